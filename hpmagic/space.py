@@ -1,0 +1,320 @@
+"""Search-space dimensions: what a ``tune.*`` marker declares.
+
+A dimension validates its bounds once, samples values, maps values to and from the unit interval (for strategies
+that work in a cube), lists grid points, and checks membership. Strategies only ever see these objects, never the
+markers' syntax.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpmagic.errors import SpaceError
+
+__all__ = ["Categorical", "Dimension", "Float", "Int", "Space"]
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _label(name: str | None) -> str:
+    return f"'{name}'" if name else "marker"
+
+
+class Dimension:
+    """Base of the three kinds of hyperparameter.
+
+    Attributes:
+        name: the parameter's name (from its variable, a keyword argument or ``name=``), or None while unnamed.
+        default: the value used outside a study, or None.
+    """
+
+    name: str | None
+    default: Any
+
+    kind: str = "dimension"
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """Draw one value uniformly (in the log domain for log dimensions)."""
+        raise NotImplementedError
+
+    def to_unit(self, value: Any) -> float:
+        """Map a value to [0, 1] (log domain for log dimensions, choice index for categoricals)."""
+        raise NotImplementedError
+
+    def from_unit(self, u: float) -> Any:
+        """Inverse of ``to_unit``; clips to the bounds."""
+        raise NotImplementedError
+
+    def grid(self, points: int) -> list[Any]:
+        """Grid values: every value for integers and choices (capped by ``points`` for wide integer ranges)."""
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:
+        """True if ``value`` is a legal value of this dimension."""
+        raise NotImplementedError
+
+    def with_name(self, name: str) -> Dimension:
+        """A copy of this dimension carrying ``name``."""
+        raise NotImplementedError
+
+    def same_shape(self, other: Dimension) -> bool:
+        """True if both declare the same values (names and defaults aside)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Short human description, e.g. ``loguniform(0.001, 0.5)``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class Float(Dimension):
+    """A real-valued hyperparameter in ``[low, high]``, uniform or log-uniform."""
+
+    low: float
+    high: float
+    log: bool = False
+    default: float | None = None
+    name: str | None = None
+    kind: str = field(default="float", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        what = _label(self.name)
+        if not _is_real(self.low) or not _is_real(self.high):
+            raise SpaceError(f"{what}: bounds must be real numbers, got low={self.low!r}, high={self.high!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise SpaceError(f"{what}: bounds must be finite, got low={self.low!r}, high={self.high!r}")
+        if self.low >= self.high:
+            raise SpaceError(f"{what}: low must be below high, got low={self.low!r}, high={self.high!r}")
+        if self.log and self.low <= 0:
+            raise SpaceError(f"{what}: a log-scale bound must be > 0, got low={self.low!r}")
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
+        if self.default is not None and not self.contains(self.default):
+            raise SpaceError(f"{what}: default={self.default!r} is outside [{self.low}, {self.high}]")
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.from_unit(float(rng.random()))
+
+    def to_unit(self, value: Any) -> float:
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (float(value) - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> float:
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return min(max(v, self.low), self.high)
+
+    def grid(self, points: int) -> list[float]:
+        if points < 2:
+            return [self.from_unit(0.5)]
+        return [self.from_unit(i / (points - 1)) for i in range(points)]
+
+    def contains(self, value: Any) -> bool:
+        return _is_real(value) and math.isfinite(value) and self.low <= value <= self.high
+
+    def with_name(self, name: str) -> Float:
+        return Float(self.low, self.high, self.log, self.default, name)
+
+    def same_shape(self, other: Dimension) -> bool:
+        return isinstance(other, Float) and (other.low, other.high, other.log) == (self.low, self.high, self.log)
+
+    def describe(self) -> str:
+        return f"{'loguniform' if self.log else 'uniform'}({self.low:g}, {self.high:g})"
+
+
+@dataclass(frozen=True, eq=False)
+class Int(Dimension):
+    """An integer hyperparameter in ``[low, high]``, both bounds included, optionally log-spaced."""
+
+    low: int
+    high: int
+    log: bool = False
+    default: int | None = None
+    name: str | None = None
+    kind: str = field(default="int", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        what = _label(self.name)
+        for bound in (self.low, self.high):
+            if not _is_real(bound) or not float(bound).is_integer():
+                raise SpaceError(f"{what}: tune.int bounds must be integers, got low={self.low!r}, high={self.high!r}")
+        if self.low >= self.high:
+            raise SpaceError(f"{what}: low must be below high, got low={self.low!r}, high={self.high!r}")
+        if self.log and self.low <= 0:
+            raise SpaceError(f"{what}: a log-scale bound must be > 0, got low={self.low!r}")
+        object.__setattr__(self, "low", int(self.low))
+        object.__setattr__(self, "high", int(self.high))
+        if self.default is not None and not self.contains(self.default):
+            raise SpaceError(f"{what}: default={self.default!r} is not an integer in [{self.low}, {self.high}]")
+
+    def sample(self, rng: np.random.Generator) -> int:
+        if not self.log:
+            return int(rng.integers(self.low, self.high + 1))
+        return self.from_unit(float(rng.random()))
+
+    def _edges(self) -> tuple[float, float]:
+        # Each integer owns an equal slice of the (log) interval [low - 0.5, high + 0.5].
+        if self.log:
+            return math.log(self.low - 0.5 if self.low > 0.5 else self.low * 0.5), math.log(self.high + 0.5)
+        return self.low - 0.5, self.high + 0.5
+
+    def to_unit(self, value: Any) -> float:
+        a, b = self._edges()
+        x = math.log(value) if self.log else float(value)
+        return min(max((x - a) / (b - a), 0.0), 1.0)
+
+    def from_unit(self, u: float) -> int:
+        a, b = self._edges()
+        x = a + min(max(float(u), 0.0), 1.0) * (b - a)
+        v = round(math.exp(x)) if self.log else round(x)
+        return int(min(max(v, self.low), self.high))
+
+    def grid(self, points: int) -> list[int]:
+        # Grid search tries every integer value, as it does every choice; narrow the range to shrink the grid.
+        return list(range(self.low, self.high + 1))
+
+    def contains(self, value: Any) -> bool:
+        return (
+            _is_real(value)
+            and math.isfinite(value)
+            and float(value).is_integer()
+            and self.low <= value <= self.high
+        )
+
+    def with_name(self, name: str) -> Int:
+        return Int(self.low, self.high, self.log, self.default, name)
+
+    def same_shape(self, other: Dimension) -> bool:
+        return isinstance(other, Int) and (other.low, other.high, other.log) == (self.low, self.high, self.log)
+
+    def describe(self) -> str:
+        return f"int({self.low}, {self.high}{', log=True' if self.log else ''})"
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, eq=False)
+class Categorical(Dimension):
+    """One of a fixed list of choices (any Python objects; compared by equality, stored by index)."""
+
+    choices: tuple[Any, ...]
+    default: Any = None
+    name: str | None = None
+    kind: str = field(default="categorical", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        what = _label(self.name)
+        choices = self.choices
+        if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray, range, tuple)):
+            raise SpaceError(f"{what}: tune.choice takes a list of choices, got {choices!r}")
+        choices = tuple(choices)
+        if not choices:
+            raise SpaceError(f"{what}: tune.choice needs at least one choice, got an empty list")
+        object.__setattr__(self, "choices", choices)
+        if self.default is not None and self.index(self.default) is None:
+            raise SpaceError(f"{what}: default={self.default!r} is not one of the choices {list(choices)!r}")
+
+    def index(self, value: Any) -> int | None:
+        """Position of ``value`` among the choices, or None."""
+        for i, c in enumerate(self.choices):
+            try:
+                if c is value or (type(c) is type(value) and bool(c == value)):
+                    return i
+            except Exception:  # noqa: BLE001 - arrays and odd objects: compare by identity only
+                continue
+        return None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return self.choices[int(rng.integers(len(self.choices)))]
+
+    def to_unit(self, value: Any) -> float:
+        i = self.index(value)
+        if i is None:
+            raise SpaceError(f"{_label(self.name)}: {value!r} is not one of the choices")
+        return (i + 0.5) / len(self.choices)
+
+    def from_unit(self, u: float) -> Any:
+        i = int(min(max(float(u), 0.0), 1.0) * len(self.choices))
+        return self.choices[min(i, len(self.choices) - 1)]
+
+    def grid(self, points: int) -> list[Any]:
+        return list(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return self.index(value) is not None
+
+    def with_name(self, name: str) -> Categorical:
+        return Categorical(self.choices, self.default, name)
+
+    def same_shape(self, other: Dimension) -> bool:
+        if not isinstance(other, Categorical) or len(other.choices) != len(self.choices):
+            return False
+        return all(self.index(c) == i for i, c in enumerate(other.choices))
+
+    def describe(self) -> str:
+        shown = ", ".join(repr(c) for c in self.choices[:6])
+        return f"choice([{shown}{', ...' if len(self.choices) > 6 else ''}])"
+
+
+class Space(Mapping[str, Dimension]):
+    """An ordered mapping of parameter names to dimensions: the static part of a study's search space.
+
+    Built once before the first trial so strategies that need the whole space (grid, Bayesian) have it. Parameters
+    created at run time (markers in loops) are not in it; strategies sample those on demand.
+    """
+
+    def __init__(self, dims: Mapping[str, Dimension] | Sequence[Dimension] = ()) -> None:
+        self._dims: dict[str, Dimension] = {}
+        items = dims.items() if isinstance(dims, Mapping) else ((d.name, d) for d in dims)
+        for name, dim in items:
+            if not isinstance(dim, Dimension):
+                raise SpaceError(
+                    f"parameter {name!r}: expected a tune.* marker (tune.uniform, tune.loguniform, tune.int, "
+                    f"tune.choice), got {dim!r}"
+                )
+            if not isinstance(name, str) or not name.isidentifier() and not name:
+                raise SpaceError(f"parameter names must be non-empty strings, got {name!r}")
+            if name in self._dims:
+                raise SpaceError(f"parameter {name!r} is defined twice; give each marker its own name")
+            self._dims[name] = dim if dim.name == name else dim.with_name(name)
+
+    def __getitem__(self, name: str) -> Dimension:
+        return self._dims[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dims)
+
+    def __len__(self) -> int:
+        return len(self._dims)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={d.describe()}" for n, d in self._dims.items())
+        return f"Space({inner})"
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One random configuration of every dimension."""
+        return {name: dim.sample(rng) for name, dim in self._dims.items()}
+
+    def contains(self, params: Mapping[str, Any]) -> bool:
+        """True if every parameter present in ``params`` and known here has a legal value."""
+        return all(self._dims[k].contains(v) for k, v in params.items() if k in self._dims)
+
+    def grid_size(self, points: int) -> int:
+        """Number of combinations ``grid`` would produce (without building them)."""
+        n = 1
+        for dim in self._dims.values():
+            n *= len(dim.grid(points))
+        return n
