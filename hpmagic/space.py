@@ -128,7 +128,11 @@ class Float(Dimension):
         return Float(self.low, self.high, self.log, self.default, name)
 
     def same_shape(self, other: Dimension) -> bool:
-        return isinstance(other, Float) and (other.low, other.high, other.log) == (self.low, self.high, self.log)
+        return isinstance(other, Float) and (other.low, other.high, other.log) == (
+            self.low,
+            self.high,
+            self.log,
+        )
 
     def describe(self) -> str:
         return f"{'loguniform' if self.log else 'uniform'}({self.low:g}, {self.high:g})"
@@ -186,18 +190,17 @@ class Int(Dimension):
         return list(range(self.low, self.high + 1))
 
     def contains(self, value: Any) -> bool:
-        return (
-            _is_real(value)
-            and math.isfinite(value)
-            and float(value).is_integer()
-            and self.low <= value <= self.high
-        )
+        return _is_real(value) and math.isfinite(value) and float(value).is_integer() and self.low <= value <= self.high
 
     def with_name(self, name: str) -> Int:
         return Int(self.low, self.high, self.log, self.default, name)
 
     def same_shape(self, other: Dimension) -> bool:
-        return isinstance(other, Int) and (other.low, other.high, other.log) == (self.low, self.high, self.log)
+        return isinstance(other, Int) and (other.low, other.high, other.log) == (
+            self.low,
+            self.high,
+            self.log,
+        )
 
     def describe(self) -> str:
         return f"int({self.low}, {self.high}{', log=True' if self.log else ''})"

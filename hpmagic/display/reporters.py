@@ -1,0 +1,141 @@
+"""Reporters: render the loop's events as a live HTML line in Jupyter or a one-line text progress elsewhere.
+
+Both show nothing per trial beyond an in-place progress line (no log spam), and the results table at the end.
+Updates are throttled so the display never dominates a run of fast trials.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import Any, TextIO
+
+from hpmagic.display.table import format_value, results_html, results_text
+from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished
+from hpmagic.trial import TrialState
+
+__all__ = ["HTMLReporter", "TextReporter", "default_reporter"]
+
+
+class _Progress:
+    """What both reporters show while a study runs."""
+
+    def __init__(self, min_interval: float) -> None:
+        self.min_interval = min_interval
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.n_trials: int | None = None
+        self.timeout: float | None = None
+        self.done_before = 0
+
+    def start(self, event: StudyStarted) -> None:
+        self.started = time.monotonic()
+        self.n_trials, self.timeout = event.n_trials, event.timeout
+        self.done_before = sum(1 for t in event.study.trials if t.state.finished)
+
+    def due(self, force: bool) -> bool:
+        now = time.monotonic()
+        if force or now - self.last_draw >= self.min_interval:
+            self.last_draw = now
+            return True
+        return False
+
+    def line(self, event: Event) -> str:
+        study = event.study
+        done = sum(1 for t in study.trials if t.state.finished)
+        failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
+        elapsed = time.monotonic() - self.started
+        parts = [f"{study.name} · {study.strategy_name} · {study.direction}"]
+        if self.n_trials:
+            parts.append(f"{done}/{self.n_trials} trials")
+            ran = done - self.done_before
+            if ran > 0 and done < self.n_trials:
+                parts.append(f"ETA {_clock(elapsed / ran * (self.n_trials - done))}")
+        else:
+            parts.append(f"{done} trials")
+        if self.timeout:
+            parts.append(f"{_clock(elapsed)} of {_clock(self.timeout)}")
+        else:
+            parts.append(f"elapsed {_clock(elapsed)}")
+        if failed:
+            parts.append(f"{failed} failed")
+        best = study.best_trial
+        if best is not None:
+            params = ", ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
+            parts.append(f"best {format_value(best.value)} ({params})")
+        return " · ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
+
+
+class TextReporter:
+    """A single progress line rewritten in place (``\\r``), then the results table."""
+
+    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.5, table: bool = True) -> None:
+        self.stream = stream
+        self.table = table
+        self.progress = _Progress(min_interval)
+        self._width = 0
+
+    def __call__(self, event: Event) -> None:
+        stream = self.stream or sys.__stdout__ or sys.stdout
+        if isinstance(event, StudyStarted):
+            self.progress.start(event)
+        elif isinstance(event, TrialFinished) and self.progress.due(force=False):
+            text = self.progress.line(event)
+            stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+            stream.flush()
+        elif isinstance(event, StudyFinished):
+            if self._width:
+                stream.write("\r" + " " * self._width + "\r")
+            stream.write(f"{event.study.name}: {event.message or event.reason}\n" if event.reason != "failures" else "")
+            if self.table:
+                stream.write(results_text(event.study) + "\n")
+            stream.flush()
+
+
+class HTMLReporter:
+    """In Jupyter: one HTML progress line updated in place, replaced by the results table at the end."""
+
+    def __init__(self, min_interval: float = 0.25) -> None:
+        self.progress = _Progress(min_interval)
+        self._handle: Any = None
+
+    def __call__(self, event: Event) -> None:
+        from IPython.display import HTML, display
+
+        if isinstance(event, StudyStarted):
+            self.progress.start(event)
+            self._handle = display(HTML(self._line(event)), display_id=True)
+        elif isinstance(event, TrialFinished) and self._handle is not None and self.progress.due(force=False):
+            self._handle.update(HTML(self._line(event)))
+        elif isinstance(event, StudyFinished):
+            note = "" if event.reason in ("budget", "exhausted") else event.reason
+            content = results_html(event.study)
+            if note and event.reason != "failures":
+                content = f"<div><i>{html.escape(event.message)}</i></div>" + content
+            if self._handle is not None:
+                self._handle.update(HTML(content))
+            else:
+                display(HTML(content))
+
+    def _line(self, event: Event) -> str:
+        return f'<div class="hpmagic-progress"><code>{html.escape(self.progress.line(event))}</code></div>'
+
+
+def default_reporter() -> Any:
+    """HTML in a Jupyter kernel, text anywhere else."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return HTMLReporter()
+    return TextReporter()

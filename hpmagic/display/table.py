@@ -1,0 +1,121 @@
+"""The results table of a study: best trials first, as HTML (every user string escaped) or as text."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from hpmagic.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from hpmagic.study import Study
+
+__all__ = ["format_value", "results_html", "results_text"]
+
+_STATE_COLOURS = {
+    TrialState.COMPLETE: "#1a7f37",
+    TrialState.FAILED: "#cf222e",
+    TrialState.PRUNED: "#9a6700",
+    TrialState.INTERRUPTED: "#6e7781",
+    TrialState.RUNNING: "#0969da",
+}
+
+
+def format_value(value: Any) -> str:
+    """Compact, readable text for a parameter or objective value."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, type):
+        return value.__name__
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _duration(trial: Trial) -> str:
+    d = trial.duration
+    if d is None:
+        return ""
+    return f"{d * 1000:.0f} ms" if d < 1 else f"{d:.1f} s"
+
+
+def _header(study: Study) -> tuple[str, str]:
+    n = len(study.trials)
+    done = sum(1 for t in study.trials if t.state is TrialState.COMPLETE)
+    arrow = "maximize ↑" if study.direction == "maximize" else "minimize ↓"
+    title = f"Study {study.name} · {study.strategy_name} · {arrow}"
+    best = study.best_trial
+    detail = f"{done} complete of {n} trials"
+    if best is not None:
+        detail += f" · best value {format_value(best.value)} (trial {best.number})"
+    if study.last_finish is not None and study.last_finish.reason not in ("budget", "exhausted"):
+        detail += f" · {study.last_finish.reason}"
+    return title, detail
+
+
+def _columns(study: Study) -> list[str]:
+    from hpmagic.study import known_params
+
+    return known_params(study.trials)
+
+
+def results_html(study: Study, limit: int = 20) -> str:
+    """An HTML table of the best ``limit`` trials (then a count of the rest)."""
+    title, detail = _header(study)
+    params = _columns(study)
+    trials = study.sorted_trials()
+    shown = trials[:limit]
+    esc = html.escape
+    head = "".join(f"<th>{esc(p)}</th>" for p in params)
+    body = []
+    best = study.best_trial
+    for t in shown:
+        style = ' style="font-weight:bold"' if t is best else ""
+        state = (
+            f'<span style="color:{_STATE_COLOURS.get(t.state, "#000")}" title="{esc(t.error or "")}">'
+            f"{esc(t.state.value)}</span>"
+        )
+        cells = "".join(f"<td>{esc(format_value(t.params.get(p)))}</td>" for p in params)
+        body.append(
+            f"<tr{style}><td>{t.number}</td>{cells}<td>{esc(format_value(t.value))}</td>"
+            f"<td>{_duration(t)}</td><td>{state}</td></tr>"
+        )
+    more = (
+        f'<tr><td colspan="{len(params) + 4}">… {len(trials) - limit} more trials (study.to_dataframe())</td></tr>'
+        if len(trials) > limit
+        else ""
+    )
+    message = ""
+    if study.last_finish is not None and study.last_finish.reason == "failures":
+        message = f"<pre style='color:#cf222e;white-space:pre-wrap'>{esc(study.last_finish.message)}</pre>"
+    return (
+        f'<div class="hpmagic-results"><b>{esc(title)}</b><br><span>{esc(detail)}</span>{message}'
+        f"<table><thead><tr><th>#</th>{head}<th>value</th><th>duration</th><th>state</th></tr></thead>"
+        f"<tbody>{''.join(body)}{more}</tbody></table></div>"
+    )
+
+
+def results_text(study: Study, limit: int = 20) -> str:
+    """The same table as plain text, for terminals and logs."""
+    title, detail = _header(study)
+    params = _columns(study)
+    header = ["#", *params, "value", "duration", "state"]
+    rows = [
+        [
+            str(t.number),
+            *(format_value(t.params.get(p)) for p in params),
+            format_value(t.value),
+            _duration(t),
+            t.state.value,
+        ]
+        for t in study.sorted_trials()[:limit]
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = [title, detail, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if len(study.trials) > limit:
+        lines.append(f"... {len(study.trials) - limit} more trials (study.to_dataframe())")
+    if study.last_finish is not None and study.last_finish.reason == "failures":
+        lines.append(study.last_finish.message)
+    return "\n".join(lines)

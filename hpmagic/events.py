@@ -1,0 +1,79 @@
+"""Events the optimize loop emits; reporters (text, HTML, the dashboard) render them.
+
+The engine never draws anything itself: it calls each reporter with these small records, so a new front end plugs in
+without touching the loop (as tqdm's notebook bar sits over its text bar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hpmagic.study import Study
+    from hpmagic.trial import Trial
+
+__all__ = [
+    "Event",
+    "Reporter",
+    "StudyFinished",
+    "StudyStarted",
+    "TrialFinished",
+    "TrialReported",
+    "TrialStarted",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``study`` is the live Study object."""
+
+    study: Study
+
+
+@dataclass(frozen=True)
+class StudyStarted(Event):
+    """The loop is about to ask for the first trial of this call."""
+
+    strategy: str
+    n_trials: int | None
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class TrialStarted(Event):
+    trial: Trial
+
+
+@dataclass(frozen=True)
+class TrialReported(Event):
+    """The running trial reported an intermediate value (``tune.report``)."""
+
+    trial: Trial
+    step: int
+    value: float
+
+
+@dataclass(frozen=True)
+class TrialFinished(Event):
+    """A trial ended in any state; ``is_best`` when it is the new best trial."""
+
+    trial: Trial
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class StudyFinished(Event):
+    """The loop ended. ``reason`` is one of: budget, timeout, exhausted, failures, interrupted, stopped.
+
+    ``message`` explains it in a sentence (for failures it carries the first traceback).
+    """
+
+    reason: str
+    message: str
+
+
+class Reporter(Protocol):
+    """Anything callable with an Event."""
+
+    def __call__(self, event: Event) -> None: ...

@@ -1,0 +1,151 @@
+"""Find ``tune.*`` marker calls in Python source and the names they take.
+
+A marker is named after what it is assigned to (``lr = tune.loguniform(...)``), the keyword argument it fills
+(``Model(alpha=tune.uniform(...))``), or an explicit ``name=``. The cell scanner uses this to build the static space
+and to inject names; markers evaluated outside a study use it to find their own name from the caller's source.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+from dataclasses import dataclass
+from types import FrameType
+
+__all__ = ["MARKER_KINDS", "MarkerSite", "find_markers", "name_at_frame"]
+
+MARKER_KINDS = ("uniform", "loguniform", "int", "choice")
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+@dataclass(frozen=True)
+class MarkerSite:
+    """One marker call in the source.
+
+    Attributes:
+        call: the ``ast.Call`` node.
+        kind: ``uniform``, ``loguniform``, ``int`` or ``choice``.
+        name: the parameter name when it is known from the source, else None.
+        explicit_name: True when the name comes from ``name=`` (nothing to inject).
+        dynamic_name: True when ``name=`` is an expression evaluated at run time (an f-string in a loop).
+        in_loop: inside a loop or comprehension (of the same scope).
+        in_function: inside a function, lambda or class body: created only when that code runs.
+    """
+
+    call: ast.Call
+    kind: str
+    name: str | None
+    explicit_name: bool
+    dynamic_name: bool
+    in_loop: bool
+    in_function: bool
+
+    @property
+    def line(self) -> int:
+        return self.call.lineno
+
+    @property
+    def is_static(self) -> bool:
+        """Known before the first trial: a fixed name, run once per trial at the top level (maybe in an ``if``)."""
+        return self.name is not None and not self.dynamic_name and not self.in_loop and not self.in_function
+
+
+def marker_kind(node: ast.AST) -> str | None:
+    """``'uniform'`` etc. if ``node`` is a call of ``tune.<kind>`` (or ``hpmagic.tune.<kind>``), else None."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return None
+    func = node.func
+    if func.attr not in MARKER_KINDS:
+        return None
+    owner = func.value
+    if isinstance(owner, ast.Name) and owner.id == "tune":
+        return func.attr
+    if isinstance(owner, ast.Attribute) and owner.attr == "tune" and isinstance(owner.value, ast.Name):
+        return func.attr if owner.value.id == "hpmagic" else None
+    return None
+
+
+def find_markers(tree: ast.AST) -> list[MarkerSite]:
+    """Every marker call in ``tree``, in source order."""
+    sites: list[MarkerSite] = []
+
+    def visit(node: ast.AST, parent: ast.AST | None, in_loop: bool, in_function: bool) -> None:
+        kind = marker_kind(node)
+        if kind is not None:
+            assert isinstance(node, ast.Call)
+            sites.append(_site(node, kind, parent, in_loop, in_function))
+        child_loop = in_loop or isinstance(node, _LOOPS)
+        child_function = in_function or isinstance(node, _SCOPES)
+        if isinstance(node, _SCOPES):
+            child_loop = False
+        for child in ast.iter_child_nodes(node):
+            # A loop's iterable is evaluated once; only its body repeats.
+            repeats = child_loop and not (isinstance(node, (ast.For, ast.AsyncFor)) and child is node.iter)
+            visit(child, node, repeats, child_function)
+
+    visit(tree, None, False, False)
+    sites.sort(key=lambda s: (s.call.lineno, s.call.col_offset))
+    return sites
+
+
+def _site(call: ast.Call, kind: str, parent: ast.AST | None, in_loop: bool, in_function: bool) -> MarkerSite:
+    for kw in call.keywords:
+        if kw.arg == "name":
+            if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                return MarkerSite(call, kind, kw.value.value, True, False, in_loop, in_function)
+            return MarkerSite(call, kind, None, True, True, in_loop, in_function)
+    return MarkerSite(call, kind, _implicit_name(call, parent), False, False, in_loop, in_function)
+
+
+def _implicit_name(call: ast.Call, parent: ast.AST | None) -> str | None:
+    if isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1:
+        target = parent.targets[0]
+        return target.id if isinstance(target, ast.Name) else None
+    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is call:
+        return parent.target.id if isinstance(parent.target, ast.Name) else None
+    if isinstance(parent, ast.keyword) and parent.arg is not None:
+        return parent.arg
+    return None
+
+
+# -- naming a marker from the frame that calls it --------------------------------------------------------------------
+
+_TREES: dict[tuple[str, int], ast.AST | None] = {}
+
+
+def name_at_frame(frame: FrameType) -> tuple[bool, str | None]:
+    """The marker name at the call being executed in ``frame``: ``(found_marker, name)``.
+
+    ``found_marker`` is False when the source is not available or the call is not a recognisable marker; ``name``
+    is None when the marker has no name from its context (a value in a dict, a positional argument).
+    """
+    code = frame.f_code
+    lines = linecache.getlines(code.co_filename, frame.f_globals)
+    if not lines:
+        return False, None
+    source = "".join(lines)
+    key = (code.co_filename, hash(source))
+    if key not in _TREES:
+        try:
+            _TREES[key] = ast.parse(source)
+        except SyntaxError:
+            _TREES[key] = None
+    tree = _TREES[key]
+    if tree is None:
+        return False, None
+    try:
+        positions = list(code.co_positions())[frame.f_lasti // 2]
+    except (IndexError, AttributeError):
+        return False, None
+    lineno, _end_lineno, col, _end_col = positions
+    for site in find_markers(tree):
+        call = site.call
+        if call.lineno == lineno and call.col_offset == col:
+            return True, site.name
+    # Fall back to the line alone when there is one marker on it.
+    on_line = [s for s in find_markers(tree) if s.call.lineno == lineno]
+    if len(on_line) == 1:
+        return True, on_line[0].name
+    return False, None

@@ -1,0 +1,140 @@
+"""The ``tune`` object: hyperparameter markers and the results of the latest study.
+
+Inside a trial a marker returns the value the strategy chose. Outside a study it returns its ``default=``, else the
+value from the best trial of the latest study that defined it, else it raises a clear error. A marker whose name
+cannot be told from its place in the code (a value in a dict passed to ``hpmagic.optimize``) returns its dimension
+instead, which is how search spaces are declared in plain Python.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from hpmagic.context import current_context
+from hpmagic.errors import MarkerValueError, SpaceError
+from hpmagic.marker_names import name_at_frame
+from hpmagic.space import Categorical, Dimension, Float, Int
+
+if TYPE_CHECKING:
+    from hpmagic.study import Study
+
+__all__ = ["Tune", "tune"]
+
+_NO_DEFAULT: Any = None
+
+
+class Tune:
+    """Hyperparameter markers (``tune.uniform`` ...) and the latest results (``tune.best``, ``tune.study``)."""
+
+    def __init__(self) -> None:
+        self.study: Study | None = None
+        self._best_by_param: dict[str, Any] = {}
+        #: Path of the study store that markers outside a study consult (set by the magic / ``%config``).
+        self.storage_path: str | None = None
+
+    def __repr__(self) -> str:
+        return "<hpmagic tune: markers uniform, loguniform, int, choice; tune.best, tune.study>"
+
+    # -- markers ---------------------------------------------------------------------------------------------------
+
+    def uniform(self, low: float, high: float, *, default: float | None = None, name: str | None = None) -> Any:
+        """A real number drawn uniformly from ``[low, high]``."""
+        return self._marker(Float(low, high, False, default, name), name, sys._getframe(1))
+
+    def loguniform(self, low: float, high: float, *, default: float | None = None, name: str | None = None) -> Any:
+        """A real number in ``[low, high]`` drawn uniformly in log space (learning rates, regularisation)."""
+        return self._marker(Float(low, high, True, default, name), name, sys._getframe(1))
+
+    def int(
+        self, low: int, high: int, *, log: bool = False, default: int | None = None, name: str | None = None
+    ) -> Any:
+        """An integer in ``[low, high]``, both included; ``log=True`` spaces it logarithmically."""
+        return self._marker(Int(low, high, log, default, name), name, sys._getframe(1))
+
+    def choice(self, choices: Sequence[Any], *, default: Any = _NO_DEFAULT, name: str | None = None) -> Any:
+        """One of ``choices`` (any objects: strings, numbers, classes, None)."""
+        return self._marker(Categorical(choices, default, name), name, sys._getframe(1))  # type: ignore[arg-type]
+
+    # -- intermediate results --------------------------------------------------------------------------------------
+
+    def report(self, value: float, step: int | None = None) -> None:
+        """Record an intermediate value of the running trial (ignored outside a study)."""
+        ctx = current_context()
+        if ctx is not None:
+            ctx.report(value, step)
+
+    # -- results ---------------------------------------------------------------------------------------------------
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """Best parameters of the latest study run in this session (empty before any)."""
+        if self.study is None or self.study.best_trial is None:
+            return {}
+        return dict(self.study.best_trial.params)
+
+    def _remember(self, study: Study) -> None:
+        """Make ``study`` the latest: its best values answer markers evaluated outside a study."""
+        self.study = study
+        if study.best_trial is not None:
+            self._best_by_param.update(study.best_trial.params)
+
+    def _forget(self) -> None:
+        self.study = None
+        self._best_by_param.clear()
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    def _marker(self, dim: Dimension, name: str | None, frame: FrameType) -> Any:
+        ctx = current_context()
+        if ctx is not None:
+            if name is None:
+                _found, name = name_at_frame(frame)
+            if name is None:
+                raise SpaceError(
+                    f"tune.{_kind(dim)} needs a name: assign it to a variable, pass it as a keyword argument, "
+                    "or give name='...'"
+                )
+            return ctx.suggest(name, dim if dim.name == name else dim.with_name(name))
+        if name is None:
+            _found, name = name_at_frame(frame)
+        if name is None:
+            return dim  # declaring a search space in plain Python
+        return self._value_outside(name, dim)
+
+    def _value_outside(self, name: str, dim: Dimension) -> Any:
+        if dim.default is not None:
+            return dim.default
+        if name in self._best_by_param:
+            return self._best_by_param[name]
+        if self.storage_path and os.path.isfile(self.storage_path):
+            from hpmagic.storage import Storage  # imported here: only needed after a kernel restart
+
+            try:
+                store = Storage(self.storage_path)
+            except Exception:  # noqa: BLE001 - a missing or broken store just means "no stored value"
+                store = None
+            if store is not None:
+                try:
+                    found, value = store.best_value_of(name)
+                finally:
+                    store.close()
+                if found and dim.contains(value):
+                    return value
+        raise MarkerValueError(
+            f"tune.{_kind(dim)} {name!r} has no value outside a study: give it default=..., "
+            "or run the cell with %%tune first"
+        )
+
+
+def _kind(dim: Dimension) -> str:
+    if isinstance(dim, Float):
+        return "loguniform" if dim.log else "uniform"
+    return {"int": "int", "categorical": "choice"}.get(dim.kind, dim.kind)
+
+
+#: The one ``tune`` object; ``%load_ext hpmagic`` puts it in the notebook's namespace.
+tune = Tune()

@@ -1,0 +1,526 @@
+"""Study store: an embedded SQLite file (stdlib sqlite3, WAL), or ``:memory:`` for throwaway studies.
+
+The kernel is the only writer. Every trial row is committed when it starts and again when it ends, so a crash
+loses at most the running trial, which a resume marks interrupted. A file that is not an hpmagic store, one written
+by a newer hpmagic, or one locked by another process is refused with a clear error and never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpmagic.errors import StorageError
+from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.trial import Trial, TrialState
+
+__all__ = ["SCHEMA_VERSION", "StudyRecord", "Storage", "open_storage"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hpmagic_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    direction TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    space TEXT NOT NULL,
+    source TEXT,
+    options TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL,
+    value REAL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT,
+    traceback TEXT,
+    stdout TEXT NOT NULL DEFAULT '',
+    stderr TEXT NOT NULL DEFAULT '',
+    intermediate TEXT NOT NULL DEFAULT '[]',
+    user_attrs TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (study_id, number)
+);
+CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study_id, number);
+"""
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study's row: what is needed to reopen it."""
+
+    id: int
+    name: str
+    direction: str
+    strategy: str
+    seed: int
+    state: str
+    space: list[dict[str, Any]]
+    source: str | None
+    options: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+def open_storage(storage: str | os.PathLike[str] | Storage | None) -> Storage:
+    """A Storage from a path, ``":memory:"``, an existing Storage, or None (in memory)."""
+    if isinstance(storage, Storage):
+        return storage
+    return Storage(":memory:" if storage is None else storage)
+
+
+class Storage:
+    """Reads and writes studies and trials in one SQLite database."""
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", *, timeout: float = 2.0) -> None:
+        self.path = str(path)
+        self._conn = self._connect(timeout)
+
+    # -- opening -------------------------------------------------------------------------------------------------
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        where = self.path
+        if where != ":memory:":
+            parent = Path(where).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StorageError(f"cannot create the study store {where!r}: folder {str(parent)!r} does not exist")
+            if Path(where).is_dir():
+                raise StorageError(f"the study store {where!r} is a folder; give a file path such as hpmagic.db")
+        try:
+            conn = sqlite3.connect(where, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the study store {where!r}: {exc}") from None
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "hpmagic_meta" not in tables:
+                raise StorageError(
+                    f"{where!r} is an SQLite database but not an hpmagic study store (it has other tables); "
+                    "it was left untouched: pass --storage with another file"
+                )
+            if "hpmagic_meta" in tables:
+                row = conn.execute("SELECT value FROM hpmagic_meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+                if version > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"{where!r} was written by a newer hpmagic (store schema {version}, this one reads "
+                        f"{SCHEMA_VERSION}); upgrade hpmagic or use another --storage file"
+                    )
+                if version < 1:
+                    raise StorageError(f"{where!r} has no valid hpmagic schema version; it was left untouched")
+            if where != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            if not tables:
+                with _transaction(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO hpmagic_meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+        except StorageError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _explain(exc, where) from None
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (a closed Storage cannot be used again)."""
+        self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"Storage({self.path!r})"
+
+    # -- studies -------------------------------------------------------------------------------------------------
+
+    def create_study(
+        self,
+        name: str,
+        *,
+        direction: str,
+        strategy: str,
+        seed: int,
+        space: Space,
+        source: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        """Insert a new study; ``name`` must be unused (see ``unique_name``)."""
+        now = time.time()
+        try:
+            with _transaction(self._conn):
+                cur = self._conn.execute(
+                    "INSERT INTO studies (name, direction, strategy, seed, state, space, source, options, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        direction,
+                        strategy,
+                        int(seed),
+                        json.dumps(space_to_json(space)),
+                        source,
+                        json.dumps(_jsonable(dict(options or {}))),
+                        now,
+                        now,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise StorageError(f"a study named {name!r} already exists in {self.path!r}") from None
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+        record = self.get_study(cur.lastrowid)
+        assert record is not None
+        return record
+
+    def get_study(self, key: int | str) -> StudyRecord | None:
+        """A study by id or exact name, or None."""
+        column = "id" if isinstance(key, int) else "name"
+        row = self._query_one(f"SELECT * FROM studies WHERE {column} = ?", (key,))
+        return None if row is None else _record(row)
+
+    def latest_study(self, base: str) -> StudyRecord | None:
+        """The newest study named ``base`` or ``base (k)``: the one ``--resume`` continues."""
+        rows = self._query(
+            "SELECT * FROM studies WHERE name = ? OR name LIKE ? ORDER BY created_at DESC, id DESC",
+            (base, f"{_like_escape(base)} (%)"),
+        )
+        for row in rows:
+            if row["name"] == base or _is_variant(row["name"], base):
+                return _record(row)
+        return None
+
+    def unique_name(self, base: str) -> str:
+        """``base`` if unused, else ``base (2)``, ``base (3)``, ...: a rerun never overwrites an earlier study."""
+        taken = {
+            r["name"]
+            for r in self._query(
+                "SELECT name FROM studies WHERE name = ? OR name LIKE ?", (base, f"{_like_escape(base)} (%)")
+            )
+        }
+        if base not in taken:
+            return base
+        k = 2
+        while f"{base} ({k})" in taken:
+            k += 1
+        return f"{base} ({k})"
+
+    def list_studies(self) -> list[dict[str, Any]]:
+        """One summary dict per study, newest first: name, state, direction, strategy, trials, best value."""
+        rows = self._query(
+            "SELECT s.*, "
+            "(SELECT COUNT(*) FROM trials t WHERE t.study_id = s.id) AS n_trials, "
+            "(SELECT COUNT(*) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS n_complete, "
+            "(SELECT MIN(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS min_value, "
+            "(SELECT MAX(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS max_value "
+            "FROM studies s ORDER BY s.created_at DESC, s.id DESC",
+            (),
+        )
+        out = []
+        for r in rows:
+            best = r["max_value"] if r["direction"] == "maximize" else r["min_value"]
+            out.append(
+                {
+                    "name": r["name"],
+                    "state": r["state"],
+                    "direction": r["direction"],
+                    "strategy": r["strategy"],
+                    "n_trials": r["n_trials"],
+                    "n_complete": r["n_complete"],
+                    "best_value": best,
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                }
+            )
+        return out
+
+    def set_study_state(self, study_id: int, state: str) -> None:
+        """Record how the study's last run ended (running, finished, stopped, interrupted, failed)."""
+        self._execute("UPDATE studies SET state = ?, updated_at = ? WHERE id = ?", (state, time.time(), study_id))
+
+    def mark_running_interrupted(self, study_id: int) -> int:
+        """Trials left 'running' by a crashed kernel become 'interrupted'; returns how many."""
+        cur = self._execute(
+            "UPDATE trials SET state = 'interrupted', error = 'the kernel stopped while this trial ran', "
+            "finished_at = COALESCE(finished_at, started_at) WHERE study_id = ? AND state = 'running'",
+            (study_id,),
+        )
+        return cur.rowcount
+
+    # -- trials --------------------------------------------------------------------------------------------------
+
+    def add_trial(self, study_id: int, trial: Trial, space: Space | None = None) -> None:
+        """Insert a trial (usually running) and commit; sets ``trial.trial_id``."""
+        cur = self._execute(
+            "INSERT INTO trials (study_id, number, state, params, value, started_at, finished_at, error, "
+            "traceback, stdout, stderr, intermediate, user_attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (study_id, trial.number, *self._trial_fields(trial, space)),
+        )
+        trial.trial_id = cur.lastrowid
+        self._touch(study_id)
+
+    def update_trial(self, study_id: int, trial: Trial, space: Space | None = None) -> None:
+        """Write the trial's current state and commit (called when it finishes)."""
+        self._execute(
+            "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
+            "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ? "
+            "WHERE study_id = ? AND number = ?",
+            (*self._trial_fields(trial, space), study_id, trial.number),
+        )
+        self._touch(study_id)
+
+    def load_trials(self, study_id: int, space: Space | None = None) -> list[Trial]:
+        """Every trial of a study, by number. ``space`` decodes stored choices back to the objects."""
+        rows = self._query("SELECT * FROM trials WHERE study_id = ? ORDER BY number", (study_id,))
+        return [
+            Trial(
+                number=r["number"],
+                params=decode_params(json.loads(r["params"]), space),
+                state=TrialState(r["state"]),
+                value=r["value"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                error=r["error"],
+                traceback=r["traceback"],
+                stdout=r["stdout"],
+                stderr=r["stderr"],
+                intermediate=[(int(s), float(v)) for s, v in json.loads(r["intermediate"])],
+                user_attrs=json.loads(r["user_attrs"]),
+                trial_id=r["id"],
+            )
+            for r in rows
+        ]
+
+    def best_value_of(self, param: str) -> tuple[bool, Any]:
+        """The value of ``param`` in the best trial of the newest study that has it: ``(found, value)``.
+
+        Used by markers evaluated outside a study, after a kernel restart.
+        """
+        for study in self._query("SELECT id, direction FROM studies ORDER BY created_at DESC, id DESC", ()):
+            order = "DESC" if study["direction"] == "maximize" else "ASC"
+            rows = self._query(
+                f"SELECT params FROM trials WHERE study_id = ? AND state = 'complete' ORDER BY value {order}, "
+                "number ASC",
+                (study["id"],),
+            )
+            for row in rows:
+                params = json.loads(row["params"])
+                if param in params:
+                    value = params[param]
+                    if isinstance(value, dict) and "$choice" in value:
+                        return False, None  # an object that only the cell can rebuild
+                    return True, value
+                break  # the best trial did not use it (conditional): look at older studies
+        return False, None
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _trial_fields(self, trial: Trial, space: Space | None) -> tuple[Any, ...]:
+        value = trial.value if trial.value is None or math.isfinite(trial.value) else None
+        return (
+            trial.state.value,
+            json.dumps(encode_params(trial.params, space)),
+            value,
+            trial.started_at,
+            trial.finished_at,
+            trial.error,
+            trial.traceback,
+            trial.stdout,
+            trial.stderr,
+            json.dumps([[int(s), float(v)] for s, v in trial.intermediate]),
+            json.dumps(_jsonable(trial.user_attrs)),
+        )
+
+    def _touch(self, study_id: int) -> None:
+        self._execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[_Row]:
+        try:
+            cur = self._conn.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            return [_Row(names, r) for r in cur.fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+    def _query_one(self, sql: str, args: tuple[Any, ...]) -> _Row | None:
+        rows = self._query(sql, args)
+        return rows[0] if rows else None
+
+
+class _Row(dict):
+    def __init__(self, names: list[str], values: tuple[Any, ...]) -> None:
+        super().__init__(zip(names, values, strict=True))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection otherwise)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _explain(exc: sqlite3.DatabaseError, where: str) -> StorageError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"the study store {where!r} is locked by another process; close it there or use another --storage file"
+        )
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return StorageError(
+            f"{where!r} is not a readable hpmagic study store ({text}); it was left untouched: "
+            "pass --storage with another file"
+        )
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"the study store {where!r} is read-only; use another --storage file")
+    return StorageError(f"the study store {where!r} failed: {text}")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("%", "_").replace("[", "_")
+
+
+def _is_variant(name: str, base: str) -> bool:
+    if not (name.startswith(base + " (") and name.endswith(")")):
+        return False
+    return name[len(base) + 2 : -1].isdigit()
+
+
+def _record(row: Mapping[str, Any]) -> StudyRecord:
+    return StudyRecord(
+        id=row["id"],
+        name=row["name"],
+        direction=row["direction"],
+        strategy=row["strategy"],
+        seed=row["seed"],
+        state=row["state"],
+        space=json.loads(row["space"]),
+        source=row["source"],
+        options=json.loads(row["options"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+# -- JSON encoding of parameters and spaces ------------------------------------------------------------------------
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, _JSON_SCALARS):
+        return True
+    if isinstance(value, (list, tuple)):
+        return isinstance(value, list) and all(_is_plain(v) for v in value)
+    return False
+
+
+def encode_params(params: Mapping[str, Any], space: Space | None) -> dict[str, Any]:
+    """JSON-ready params; a choice that JSON cannot hold is stored as its index and repr."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        value = _py(value)
+        if _is_plain(value) and not isinstance(value, dict):
+            out[name] = value
+            continue
+        dim = space.get(name) if space is not None else None
+        index = dim.index(value) if isinstance(dim, Categorical) else None
+        out[name] = {"$choice": index, "$repr": repr(value)}
+    return out
+
+
+def decode_params(stored: Mapping[str, Any], space: Space | None) -> dict[str, Any]:
+    """Inverse of ``encode_params``: stored indices become the space's choice objects again, when it has them."""
+    out: dict[str, Any] = {}
+    for name, value in stored.items():
+        if isinstance(value, dict) and "$choice" in value:
+            dim = space.get(name) if space is not None else None
+            i = value.get("$choice")
+            if isinstance(dim, Categorical) and isinstance(i, int) and 0 <= i < len(dim.choices):
+                out[name] = dim.choices[i]
+            else:
+                out[name] = value.get("$repr")
+        else:
+            out[name] = value
+    return out
+
+
+def _py(value: Any) -> Any:
+    """NumPy scalars to Python scalars."""
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "shape", None) == ():
+        try:
+            return item()
+        except Exception:  # noqa: BLE001
+            return value
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    value = _py(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    return repr(value)
+
+
+def space_to_json(space: Space) -> list[dict[str, Any]]:
+    """A description of the static space, for display and for checking a resumed study."""
+    out: list[dict[str, Any]] = []
+    for name, dim in space.items():
+        entry: dict[str, Any] = {"name": name, "kind": dim.kind}
+        if isinstance(dim, (Float, Int)):
+            entry.update(low=dim.low, high=dim.high, log=dim.log)
+        elif isinstance(dim, Categorical):
+            entry["choices"] = [c if _is_plain(_py(c)) else repr(c) for c in (_py(c) for c in dim.choices)]
+        entry["default"] = _jsonable(dim.default)
+        out.append(entry)
+    return out
+
+
+def space_from_json(entries: list[dict[str, Any]]) -> Space:
+    """Rebuild a space from ``space_to_json`` (choices that were objects come back as their repr)."""
+    dims: dict[str, Dimension] = {}
+    for e in entries:
+        if e["kind"] == "float":
+            dims[e["name"]] = Float(e["low"], e["high"], e["log"], name=e["name"])
+        elif e["kind"] == "int":
+            dims[e["name"]] = Int(e["low"], e["high"], e["log"], name=e["name"])
+        else:
+            dims[e["name"]] = Categorical(tuple(e["choices"]), name=e["name"])
+    return Space(dims)

@@ -1,0 +1,504 @@
+"""Study records and the optimize loop: ask -> run -> tell -> store -> report, until a stop condition.
+
+One loop serves the magic and the Python API. It never draws anything (reporters do, from events), never imports
+IPython, and commits every trial before the next one starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import numbers
+import os
+import secrets
+import time
+import traceback as tb
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from hpmagic.context import TrialContext, TrialPruned
+from hpmagic.errors import OptionError
+from hpmagic.events import (
+    Event,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialReported,
+    TrialStarted,
+)
+from hpmagic.space import Space
+from hpmagic.storage import Storage, StudyRecord, open_storage
+from hpmagic.strategies import Strategy
+from hpmagic.trial import Trial, TrialState
+
+__all__ = ["DIRECTIONS", "Objective", "Study", "create_study", "load_study"]
+
+DIRECTIONS = ("minimize", "maximize")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class Objective(Protocol):
+    """What the loop runs for each trial: takes the trial's context, returns the objective's raw value.
+
+    May also define ``trial_finished(trial, is_best)``, called after each trial (the cell objective keeps the best
+    trial's variables that way).
+    """
+
+    def __call__(self, ctx: TrialContext) -> Any: ...
+
+
+class Study:
+    """A named, stored series of trials of one objective.
+
+    Use ``create_study`` / ``load_study`` (or ``hpmagic.optimize``) rather than the constructor.
+    """
+
+    def __init__(self, record: StudyRecord, storage: Storage, space: Space, trials: list[Trial]) -> None:
+        self._record = record
+        self.storage = storage
+        self.space = space
+        self.trials: list[Trial] = trials
+        self.strategy_name = record.strategy
+        self.seed = record.seed
+        self.last_finish: StudyFinished | None = None
+        self._stop_requested = False
+        self._best: Trial | None = None
+        for t in trials:
+            self._update_best(t)
+
+    # -- identity --------------------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def study_id(self) -> int:
+        return self._record.id
+
+    @property
+    def direction(self) -> str:
+        return self._record.direction
+
+    @property
+    def source(self) -> str | None:
+        """The cell source the study tunes, when it came from ``%%tune``."""
+        return self._record.source
+
+    # -- results ---------------------------------------------------------------------------------------------------
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The complete trial with the best value (the earliest on ties), or None."""
+        return self._best
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """Parameters of the best trial; raises ValueError when no trial completed."""
+        return dict(self._require_best().params)
+
+    @property
+    def best_value(self) -> float:
+        """Value of the best trial; raises ValueError when no trial completed."""
+        value = self._require_best().value
+        assert value is not None
+        return value
+
+    def _require_best(self) -> Trial:
+        if self._best is None:
+            raise ValueError(f"study {self.name!r} has no complete trial yet")
+        return self._best
+
+    def is_better(self, a: float, b: float) -> bool:
+        """True when value ``a`` beats ``b`` in this study's direction."""
+        return a > b if self.direction == "maximize" else a < b
+
+    def _update_best(self, trial: Trial) -> bool:
+        if trial.state is not TrialState.COMPLETE or trial.value is None:
+            return False
+        if self._best is None or self.is_better(trial.value, self._best.value):  # type: ignore[arg-type]
+            self._best = trial
+            return True
+        return False
+
+    def sorted_trials(self) -> list[Trial]:
+        """Best first: complete trials by value, then pruned, failed, interrupted and running ones by number."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        rank = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAILED: 2, TrialState.INTERRUPTED: 3}
+        return sorted(
+            self.trials,
+            key=lambda t: (
+                rank.get(t.state, 4),
+                sign * t.value if t.state is TrialState.COMPLETE and t.value is not None else 0.0,
+                t.number,
+            ),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per trial (by number): number, state, value, duration, then each parameter."""
+        fixed = ("number", "state", "value", "duration", "error")
+        names = known_params(self.trials)
+        out = []
+        for t in self.trials:
+            row: dict[str, Any] = {
+                "number": t.number,
+                "state": t.state.value,
+                "value": t.value,
+                "duration": t.duration,
+                "error": t.error,
+            }
+            for n in names:
+                row[f"param_{n}" if n in fixed else n] = t.params.get(n)
+            out.append(row)
+        return out
+
+    def to_dataframe(self) -> Any:
+        """The trials as a pandas DataFrame (one row per trial); needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Study.to_dataframe needs pandas (pip install pandas); Study.rows() needs nothing"
+            ) from None
+        return pd.DataFrame(self.rows())
+
+    def to_csv(self, path: str | os.PathLike[str]) -> str:
+        """Write the trials to a CSV file (no pandas needed) and return its path."""
+        rows = self.rows()
+        fields = list(rows[0]) if rows else ["number", "state", "value", "duration", "error"]
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        return os.fspath(path)
+
+    def _repr_html_(self) -> str:
+        from hpmagic.display.table import results_html
+
+        return results_html(self)
+
+    def __repr__(self) -> str:
+        best = "" if self._best is None else f", best_value={self._best.value:.6g}"
+        return f"<Study {self.name!r}: {len(self.trials)} trials, {self.direction}{best}>"
+
+    def summary(self) -> str:
+        """The results table as text."""
+        from hpmagic.display.table import results_text
+
+        return results_text(self)
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the running loop to end after the current trial (from a callback, a reporter or another thread)."""
+        self._stop_requested = True
+
+    def optimize(
+        self,
+        objective: Objective,
+        strategy: Strategy,
+        *,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        max_failures: int | None = 5,
+        reporters: Iterable[Callable[[Event], None]] = (),
+        threads: int | None = 1,
+        catch_interrupt: bool = True,
+    ) -> StudyFinished:
+        """Run trials until the budget, the timeout, the strategy's end, a stop request or too many failures.
+
+        Args:
+            objective: called once per trial with its context; returns the raw objective value.
+            strategy: a fresh strategy; it is set up here with the trials already in the study.
+            n_trials: total number of finished trials the study should have (a resumed study counts its old ones).
+            timeout: seconds for this call; a trial that started in time runs to its end.
+            max_failures: stop after this many failed trials in a row (None: never).
+            reporters: callables that receive the loop's events.
+            threads: BLAS/OpenMP threads for the objective (None leaves the libraries' own setting).
+            catch_interrupt: end cleanly on KeyboardInterrupt (True) or re-raise it after saving (False).
+
+        Returns:
+            The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
+        """
+        _check_budget(n_trials, timeout, max_failures, threads)
+        history = [t for t in self.trials if t.state.finished]
+        strategy.setup(self.space, direction=self.direction, seed=self.seed, n_trials=n_trials, history=history)
+        self._stop_requested = False
+        self.strategy_name = strategy.name or self.strategy_name
+        emit = _Emitter(reporters)
+        emit(StudyStarted(self, strategy.name, n_trials, timeout))
+        self.storage.set_study_state(self.study_id, "running")
+
+        start = time.monotonic()
+        failures_in_row = 0
+        first_failure: Trial | None = None
+        reason, message = "budget", ""
+        limiter = _thread_limit(threads)
+        try:
+            with limiter:
+                while True:
+                    done = sum(1 for t in self.trials if t.state.finished)
+                    if n_trials is not None and done >= n_trials:
+                        reason, message = "budget", f"{done} of {n_trials} trials done"
+                        break
+                    if timeout is not None and time.monotonic() - start >= timeout:
+                        reason, message = "timeout", f"time limit of {_seconds(timeout)} reached"
+                        break
+                    if self._stop_requested:
+                        reason, message = "stopped", "stopped on request"
+                        break
+                    if strategy.is_exhausted():
+                        reason, message = (
+                            "exhausted",
+                            f"the {strategy.name} strategy has tried every configuration",
+                        )
+                        break
+                    trial = self._run_one(objective, strategy, emit)
+                    if trial.state is TrialState.FAILED:
+                        failures_in_row += 1
+                        if first_failure is None:
+                            first_failure = trial
+                        if max_failures is not None and failures_in_row >= max_failures:
+                            reason = "failures"
+                            message = (
+                                f"stopped after {failures_in_row} failed trials in a row. "
+                                f"The first failure (trial {first_failure.number}) was:\n"
+                                f"{first_failure.traceback or first_failure.error}"
+                            )
+                            break
+                    else:
+                        failures_in_row = 0
+                        first_failure = None
+        except KeyboardInterrupt:
+            for t in self.trials:
+                if t.state is TrialState.RUNNING:
+                    _finish(t, TrialState.INTERRUPTED, error="interrupted by the user")
+                    self.storage.update_trial(self.study_id, t, self.space)
+            reason, message = "interrupted", "interrupted; completed trials are kept, resume with --resume"
+            self._end(reason, message, emit)
+            if not catch_interrupt:
+                raise
+            return self.last_finish  # type: ignore[return-value]
+        self._end(reason, message, emit)
+        return self.last_finish  # type: ignore[return-value]
+
+    def _end(self, reason: str, message: str, emit: _Emitter) -> None:
+        state = {"budget": "finished", "exhausted": "finished", "timeout": "finished"}.get(reason, reason)
+        self.storage.set_study_state(self.study_id, state)
+        self.last_finish = StudyFinished(self, reason, message)
+        emit(self.last_finish)
+
+    def _run_one(self, objective: Objective, strategy: Strategy, emit: _Emitter) -> Trial:
+        proposed = strategy.ask()
+        number = self.trials[-1].number + 1 if self.trials else 0
+        trial = Trial(number=number)
+        ctx = TrialContext(
+            trial,
+            self.space,
+            proposed,
+            strategy,
+            on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
+        )
+        self.trials.append(trial)
+        self.storage.add_trial(self.study_id, trial, self.space)
+        emit(TrialStarted(self, trial))
+
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with ctx, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                raw = objective(ctx)
+            value, problem = objective_value(raw)
+            if problem is None:
+                _finish(trial, TrialState.COMPLETE, value=value)
+            else:
+                _finish(trial, TrialState.FAILED, error=problem)
+        except TrialPruned as exc:
+            last = trial.intermediate[-1][1] if trial.intermediate else None
+            _finish(trial, TrialState.PRUNED, value=last, error=str(exc))
+        except KeyboardInterrupt:
+            trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+            raise
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
+            _finish(trial, TrialState.FAILED, error=_one_line(exc), traceback=user_traceback(exc))
+        trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+        self.storage.update_trial(self.study_id, trial, self.space)
+        strategy.tell(trial)
+        is_best = self._update_best(trial)
+        hook = getattr(objective, "trial_finished", None)
+        if hook is not None:
+            hook(trial, is_best)
+        emit(TrialFinished(self, trial, is_best))
+        return trial
+
+
+# -- creating and loading studies ------------------------------------------------------------------------------------
+
+
+def create_study(
+    *,
+    space: Space,
+    name: str | None = None,
+    storage: str | os.PathLike[str] | Storage | None = None,
+    direction: str = "minimize",
+    strategy: str = "random",
+    seed: int | None = None,
+    resume: bool = False,
+    source: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Study:
+    """A new study, or with ``resume=True`` the latest one of that name (a new one if there is none).
+
+    A new study never overwrites an old one: an existing name gets a suffix, ``name (2)``.
+    """
+    if direction not in DIRECTIONS:
+        raise OptionError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    store = open_storage(storage)
+    base = name or "study"
+    if resume:
+        record = store.latest_study(base)
+        if record is not None:
+            if record.direction != direction:
+                raise OptionError(
+                    f"study {record.name!r} was run to {record.direction}; resuming it to {direction} would mix "
+                    "the two: drop --resume or use the same direction"
+                )
+            store.mark_running_interrupted(record.id)
+            study = Study(record, store, space, store.load_trials(record.id, space))
+            if seed is not None:
+                study.seed = int(seed)
+            return study
+    record = store.create_study(
+        store.unique_name(base),
+        direction=direction,
+        strategy=strategy,
+        seed=int(seed) if seed is not None else secrets.randbits(31),
+        space=space,
+        source=source,
+        options=options,
+    )
+    return Study(record, store, space, [])
+
+
+def load_study(name: str, storage: str | os.PathLike[str] | Storage, space: Space | None = None) -> Study:
+    """Open a stored study by exact name (for browsing; ``space`` decodes stored choice objects)."""
+    from hpmagic.storage import space_from_json
+
+    store = open_storage(storage)
+    record = store.get_study(name)
+    if record is None:
+        known = ", ".join(repr(s["name"]) for s in store.list_studies()[:10]) or "none"
+        raise OptionError(f"no study named {name!r} in {store.path!r} (studies there: {known})")
+    space = space if space is not None else space_from_json(record.space)
+    return Study(record, store, space, store.load_trials(record.id, space))
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def objective_value(raw: Any) -> tuple[float | None, str | None]:
+    """``(value, None)`` for a finite real number, else ``(None, reason)``: the strategy never sees garbage."""
+    value = raw
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        item = getattr(value, "item", None)
+        size = getattr(value, "size", None)
+        if item is not None and (size == 1 or getattr(value, "shape", None) == ()):
+            try:
+                value = item()
+            except Exception:  # noqa: BLE001
+                pass
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        shown = repr(raw)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return None, f"the objective must be a real number, got {type(raw).__name__} {shown}"
+    value = float(value)
+    if not math.isfinite(value):
+        return None, f"the objective was {value}, not a finite number"
+    return value, None
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback with hpmagic's own frames removed, so it points at the user's lines."""
+    te = tb.TracebackException.from_exception(exc)
+    te.stack = tb.StackSummary.from_list(
+        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    )
+    return "".join(te.format())
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _finish(
+    trial: Trial,
+    state: TrialState,
+    *,
+    value: float | None = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> None:
+    trial.state = state
+    trial.value = value
+    trial.error = error
+    trial.traceback = traceback
+    trial.finished_at = time.time()
+
+
+def _seconds(s: float) -> str:
+    return f"{s:g}s" if s < 120 else f"{s / 60:g}m"
+
+
+def _check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:
+    def positive_int(value: Any) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+    if n_trials is not None and not positive_int(n_trials):
+        raise OptionError(f"n_trials must be a positive integer, got {n_trials!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0):
+        raise OptionError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if max_failures is not None and not positive_int(max_failures):
+        raise OptionError(f"max_failures must be a positive integer, got {max_failures!r}")
+    if threads is not None and not positive_int(threads):
+        raise OptionError(f"threads must be a positive integer (or None for no limit), got {threads!r}")
+
+
+@contextlib.contextmanager
+def _thread_limit(threads: int | None):  # type: ignore[no-untyped-def]
+    """Limit BLAS/OpenMP pools for the whole loop (entered once: it costs milliseconds)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
+
+
+class _Emitter:
+    """Calls each reporter; a reporter that raises is dropped with a warning rather than ending the study."""
+
+    def __init__(self, reporters: Iterable[Callable[[Event], None]]) -> None:
+        self.reporters: list[Callable[[Event], None]] = list(reporters)
+
+    def __call__(self, event: Event) -> None:
+        for reporter in list(self.reporters):
+            try:
+                reporter(event)
+            except Exception as exc:  # noqa: BLE001 - the display must never cost the study
+                self.reporters.remove(reporter)
+                import warnings
+
+                warnings.warn(f"hpmagic: a reporter failed and was turned off: {_one_line(exc)}", stacklevel=2)
+
+
+def known_params(trials: Sequence[Trial]) -> list[str]:
+    """Every parameter name used by the trials, in order of first use."""
+    names: list[str] = []
+    for t in trials:
+        names.extend(n for n in t.params if n not in names)
+    return names
