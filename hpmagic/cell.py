@@ -1,0 +1,238 @@
+"""A notebook cell's source -> an Objective.
+
+The cell is parsed once: its ``tune.*`` markers are found and named, the static part of the search space is
+evaluated in the notebook's namespace before the first trial, the last expression becomes the objective, and the
+whole cell is compiled once. Each trial then runs the compiled cell against a shallow copy of the namespace.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import linecache
+import re
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any
+
+from hpmagic.context import TrialContext
+from hpmagic.errors import CellError, HpmagicError, SpaceError
+from hpmagic.marker_names import MarkerSite, find_markers
+from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.trial import Trial
+
+__all__ = ["CellObjective", "build_objective", "default_study_name"]
+
+_RESULT = "__hpmagic_result__"
+_BUILDER = "__hpmagic_dimension__"
+
+
+@dataclass(eq=False)
+class CellObjective:
+    """Runs a compiled cell as one trial and returns the objective's value.
+
+    Attributes:
+        space: the static search space (markers known before the first trial).
+        sites: every marker found in the cell.
+        dynamic: markers created at run time (in loops, functions, or with names computed at run time).
+        best_variables: what the best trial of this run assigned (the trained model, say), to publish afterwards.
+    """
+
+    source: str
+    code: CodeType
+    objective_code: CodeType | None
+    space: Space
+    sites: list[MarkerSite]
+    dynamic: list[MarkerSite]
+    user_ns: dict[str, Any]
+    filename: str
+    best_variables: dict[str, Any] | None = None
+    best_number: int | None = None
+    _last_ns: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __call__(self, ctx: TrialContext) -> Any:
+        ns = dict(self.user_ns)
+        self._last_ns = ns
+        exec(self.code, ns)
+        if self.objective_code is not None:
+            return eval(self.objective_code, ns)
+        return ns.pop(_RESULT, None)
+
+    def trial_finished(self, trial: Trial, is_best: bool) -> None:
+        """Keep the variables of the best trial only: the rest may hold large models."""
+        if is_best and self._last_ns is not None:
+            self.best_variables = self.assigned(self._last_ns)
+            self.best_number = trial.number
+        self._last_ns = None
+
+    def assigned(self, ns: dict[str, Any]) -> dict[str, Any]:
+        """Names the cell bound (new, or rebound to another object) in a trial's namespace."""
+        base = self.user_ns
+        return {
+            k: v
+            for k, v in ns.items()
+            if not (k.startswith("__") and k.endswith("__")) and (k not in base or base[k] is not v)
+        }
+
+    def replay(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Run the cell once with fixed parameters (to rebuild a resumed study's best model); returns its variables."""
+        from hpmagic.strategies import RandomStrategy
+
+        strategy = RandomStrategy()
+        strategy.setup(self.space, direction="minimize", seed=0)
+        trial = Trial(number=-1)
+        with TrialContext(trial, self.space, dict(params), strategy):
+            ns = dict(self.user_ns)
+            exec(self.code, ns)
+        return self.assigned(ns)
+
+
+def default_study_name(cell: str) -> str:
+    """A stable name from the cell's content: the same cell resumes the same study."""
+    normal = "\n".join(line.rstrip() for line in cell.strip().splitlines())
+    return "cell-" + hashlib.sha1(normal.encode()).hexdigest()[:8]
+
+
+def build_objective(source: str, user_ns: dict[str, Any], objective: str | None = None) -> CellObjective:
+    """Parse, check, name and compile a cell (plain Python: IPython syntax already transformed).
+
+    Raises:
+        CellError: syntax errors (pointing at the user's line), no markers, unnamed markers, no objective.
+        SpaceError: bad bounds or choices, duplicate names.
+    """
+    filename = f"<tune-cell-{hashlib.sha1(source.encode()).hexdigest()[:8]}>"
+    tree = _parse(source, filename, "the cell")
+    sites = find_markers(tree)
+    if not sites:
+        raise CellError(
+            "the cell has no hyperparameter markers: mark at least one value, e.g. lr = tune.loguniform(1e-4, 1e-1)"
+        )
+    assigned_in_cell = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    dims: dict[str, tuple[Dimension, int]] = {}
+    dynamic: list[MarkerSite] = []
+    for site in sites:
+        _check_named(site)
+        if not site.is_static:
+            dynamic.append(site)
+            continue
+        dim = _evaluate(site, user_ns, assigned_in_cell)
+        if dim is None:  # its bounds use variables the cell itself sets: a define-by-run marker
+            dynamic.append(site)
+            continue
+        assert site.name is not None
+        if site.name in dims:
+            raise SpaceError(
+                f"parameter {site.name!r} is defined twice (lines {dims[site.name][1]} and {site.line}); give each "
+                "marker its own name (for alternatives in if/else branches, define the marker once before the if)"
+            )
+        dims[site.name] = (dim.with_name(site.name), site.line)
+    for site in sites:
+        if site.name is not None and not site.explicit_name:
+            site.call.keywords.append(ast.keyword(arg="name", value=ast.Constant(site.name)))
+    objective_code = None
+    body = tree.body
+    if objective is not None:
+        expression = _parse(objective, "<--objective>", "--objective", mode="eval")
+        objective_code = compile(expression, "<--objective>", "eval")
+    elif body and isinstance(body[-1], ast.Expr):
+        last = body[-1]
+        body[-1] = ast.copy_location(ast.Assign(targets=[ast.Name(_RESULT, ast.Store())], value=last.value), last)
+    else:
+        raise CellError(
+            "the cell must end with an expression whose value is the objective (e.g. model.score(X_val, y_val)), "
+            "or name one with --objective EXPR"
+        )
+    ast.fix_missing_locations(tree)
+    code = compile(tree, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return CellObjective(
+        source=source,
+        code=code,
+        objective_code=objective_code,
+        space=Space({name: dim for name, (dim, _line) in dims.items()}),
+        sites=sites,
+        dynamic=dynamic,
+        user_ns=user_ns,
+        filename=filename,
+    )
+
+
+def _parse(source: str, filename: str, what: str, mode: str = "exec") -> Any:
+    try:
+        return ast.parse(source, filename, mode=mode)
+    except SyntaxError as exc:
+        where = f", line {exc.lineno}" if exc.lineno and mode == "exec" else ""
+        text = (exc.text or "").rstrip("\n")
+        pointer = ""
+        if text.strip():
+            indent = len(text) - len(text.lstrip())
+            caret = " " * max((exc.offset or 1) - 1 - indent, 0) + "^"
+            pointer = f"\n    {text.strip()}\n    {caret}"
+        raise CellError(f"syntax error in {what}{where}: {exc.msg}{pointer}") from None
+
+
+def _check_named(site: MarkerSite) -> None:
+    if site.name is None and not site.dynamic_name:
+        raise CellError(
+            f"line {site.line}: tune.{site.kind}(...) needs a name: assign it to a variable, pass it as a keyword "
+            "argument, or give name='...'"
+        )
+    if site.in_loop and not site.dynamic_name:
+        raise CellError(
+            f"line {site.line}: marker {site.name!r} is inside a loop, so every iteration would define it again; "
+            f'give it a name that changes per iteration, e.g. name=f"{site.name}_{{i}}"'
+        )
+
+
+def _builders() -> dict[str, Any]:
+    """Functions with the markers' signatures that build dimensions instead of values."""
+
+    def uniform(low: Any, high: Any, *, default: Any = None, name: Any = None) -> Dimension:
+        return Float(low, high, False, default, name)
+
+    def loguniform(low: Any, high: Any, *, default: Any = None, name: Any = None) -> Dimension:
+        return Float(low, high, True, default, name)
+
+    def int_(low: Any, high: Any, *, log: bool = False, default: Any = None, name: Any = None) -> Dimension:
+        return Int(low, high, bool(log), default, name)
+
+    def choice(choices: Any, *, default: Any = None, name: Any = None) -> Dimension:
+        return Categorical(choices, default, name)
+
+    return {"uniform": uniform, "loguniform": loguniform, "int": int_, "choice": choice}
+
+
+def _evaluate(site: MarkerSite, user_ns: dict[str, Any], assigned_in_cell: set[str]) -> Dimension | None:
+    """The marker's dimension, its arguments evaluated in the notebook's namespace before any trial runs."""
+    call = site.call
+    node = ast.Expression(
+        ast.Call(
+            func=ast.Attribute(value=ast.Name(_BUILDER, ast.Load()), attr=site.kind, ctx=ast.Load()),
+            args=call.args,
+            keywords=call.keywords
+            if site.explicit_name
+            else [*call.keywords, ast.keyword("name", ast.Constant(site.name))],
+        )
+    )
+    ast.copy_location(node.body, call)
+    ast.fix_missing_locations(node)
+    builder = type("Builders", (), {k: staticmethod(v) for k, v in _builders().items()})
+    ns = dict(user_ns)
+    ns[_BUILDER] = builder
+    label = f"line {site.line}: tune.{site.kind} {site.name!r}"
+    try:
+        dim = eval(compile(node, "<tune-marker>", "eval"), ns)
+    except SpaceError as exc:
+        raise SpaceError(f"line {site.line}: {exc}") from None
+    except NameError as exc:
+        if getattr(exc, "name", None) in assigned_in_cell:
+            return None
+        raise CellError(f"{label}: its arguments cannot be evaluated before the cell runs ({exc})") from None
+    except TypeError as exc:
+        reason = re.sub(r"^[\w.<>]+[(][)] ", "", str(exc))
+        raise CellError(f"{label}: {reason}") from None
+    except HpmagicError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's bound expressions
+        raise CellError(f"{label}: its arguments cannot be evaluated ({type(exc).__name__}: {exc})") from None
+    return dim

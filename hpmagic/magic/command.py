@@ -1,0 +1,118 @@
+"""The parsed ``%%tune`` line: a frozen command object tests can build without a shell."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hpmagic.errors import OptionError
+from hpmagic.strategies import STRATEGIES
+
+__all__ = ["TuneCommand", "parse_duration"]
+
+_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``1.5m``, ``10min`` or ``2h``."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise OptionError(f"--timeout takes a duration such as 90s, 10m or 1h, got {text!r}")
+    seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if seconds <= 0:
+        raise OptionError(f"--timeout must be longer than zero, got {text!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class TuneCommand:
+    """Everything one ``%%tune`` run was asked to do, validated.
+
+    ``n_trials`` None means the strategy's natural budget (the whole grid) or the configured default.
+    """
+
+    strategy: str = "bayes"
+    n_trials: int | None = None
+    timeout: float | None = None
+    seed: int | None = None
+    direction: str = "minimize"
+    objective: str | None = None
+    max_failures: int = 5
+    grid_points: int = 5
+    grid_sample: bool = False
+    storage: str = "hpmagic.db"
+    name: str | None = None
+    resume: bool = False
+    out: str | None = None
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            names = ", ".join(sorted(STRATEGIES))
+            raise OptionError(f"unknown strategy {self.strategy!r}; choose one of: {names}")
+        for option, value, low in (
+            ("--trials", self.n_trials, 1),
+            ("--max-failures", self.max_failures, 1),
+            ("--grid-points", self.grid_points, 1),
+            ("--threads", self.threads, 1),
+            ("--seed", self.seed, 0),
+        ):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise OptionError(f"{option} takes an integer >= {low}, got {value!r}")
+        if self.direction not in ("minimize", "maximize"):
+            raise OptionError(f"direction must be minimize or maximize, got {self.direction!r}")
+        if self.out is not None and not self.out.isidentifier():
+            raise OptionError(f"--out takes a variable name, got {self.out!r}")
+        if self.objective is not None and not self.objective.strip():
+            raise OptionError("--objective needs an expression, e.g. --objective 'model.score(X_val, y_val)'")
+        if not self.storage:
+            raise OptionError("--storage needs a file path or :memory:")
+        if self.name is not None and not self.name.strip():
+            raise OptionError("--name needs a non-empty name")
+
+    @classmethod
+    def from_args(cls, args: Any, defaults: Any) -> TuneCommand:
+        """Build from parsed magic arguments; ``defaults`` carries the configured values (``%config TuneMagics``)."""
+        direction = "maximize" if args.maximize else "minimize"
+        if args.maximize and args.minimize:
+            raise OptionError("--maximize and --minimize exclude each other; pick one")
+        return cls(
+            strategy=(args.strategy or defaults.strategy).strip().lower(),
+            n_trials=_int_option("--trials", args.trials),
+            timeout=parse_duration(args.timeout) if args.timeout is not None else None,
+            seed=_int_option("--seed", args.seed),
+            direction=direction,
+            objective=args.objective,
+            max_failures=_int_option("--max-failures", args.max_failures) or defaults.max_failures,
+            grid_points=_int_option("--grid-points", args.grid_points) or defaults.grid_points,
+            grid_sample=bool(args.grid_sample),
+            storage=args.storage or defaults.storage,
+            name=args.name,
+            resume=bool(args.resume),
+            out=args.out,
+            threads=_threads(args.threads, defaults.threads),
+        )
+
+    def options(self) -> dict[str, Any]:
+        """The command as a plain dict (stored with the study)."""
+        return asdict(self)
+
+
+def _int_option(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise OptionError(f"{option} takes an integer, got {text!r}") from None
+
+
+def _threads(text: str | None, default: int) -> int | None:
+    if text is not None and str(text).strip().lower() in ("all", "none", "0"):
+        return None
+    value = _int_option("--threads", text)
+    if value is not None:
+        return value
+    return default if default > 0 else None

@@ -1,0 +1,166 @@
+"""The ``%%tune`` cell magic: parse the line, build the objective, run the engine, publish the results. Thin."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Int, Unicode
+
+from hpmagic.cell import build_objective, default_study_name
+from hpmagic.display import default_reporter
+from hpmagic.errors import HpmagicError, OptionError
+from hpmagic.magic.command import TuneCommand
+from hpmagic.markers import tune as tune_object
+from hpmagic.storage import Storage
+from hpmagic.strategies import get_strategy
+from hpmagic.study import Study, create_study
+
+__all__ = ["TuneMagics", "parse_tune_line"]
+
+
+@magics_class
+class TuneMagics(Magics):
+    """Tune the hyperparameters marked in a cell. Defaults can be set with ``%config TuneMagics.<option> = ...``."""
+
+    storage = Unicode("hpmagic.db", help="Default study store: an SQLite file path, or :memory:.").tag(config=True)
+    strategy = Unicode("bayes", help="Default strategy: grid, random or bayes.").tag(config=True)
+    trials = Int(20, help="Default number of trials (grid search defaults to the whole grid).").tag(config=True)
+    max_failures = Int(5, help="Stop a study after this many failed trials in a row.").tag(config=True)
+    grid_points = Int(5, help="Grid points per float parameter for grid search.").tag(config=True)
+    threads = Int(1, help="BLAS/OpenMP threads per trial; 0 leaves the libraries' own setting.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._stores: dict[str, Storage] = {}
+
+    @magic_arguments()
+    @argument("--strategy", "-s", help="grid, random or bayes (default: %%config TuneMagics.strategy, bayes).")
+    @argument("--trials", "-n", help="Total number of trials of the study (default 20; grid: the whole grid).")
+    @argument("--timeout", "-t", help="Stop after this long, e.g. 90s, 10m, 1h (whichever comes first).")
+    @argument("--seed", help="Random seed: the same seed gives the same sequence of configurations.")
+    @argument("--maximize", action="store_true", help="Maximize the objective.")
+    @argument("--minimize", action="store_true", help="Minimize the objective (the default).")
+    @argument(
+        "--objective", "-o", help="Expression evaluated after the cell as the objective, instead of its last line."
+    )
+    @argument("--max-failures", help="Stop after this many failed trials in a row (default 5).")
+    @argument("--grid-points", help="Grid search: points per float parameter (log-spaced for log ones; default 5).")
+    @argument("--grid-sample", action="store_true", help="Grid search: sample the grid when it exceeds --trials.")
+    @argument("--storage", help="Study store: an SQLite file (default hpmagic.db in the working folder) or :memory:.")
+    @argument("--name", help="Study name (default: from the cell's content).")
+    @argument("--resume", action="store_true", help="Continue the latest study of this name instead of a new one.")
+    @argument("--out", help="Also put the Study object in this variable (it is always in tune.study).")
+    @argument("--threads", help="BLAS/OpenMP threads per trial (default 1; 'all' for no limit).")
+    @cell_magic
+    def tune(self, line: str, cell: str) -> None:
+        """Tune the hyperparameters marked with tune.* in this cell.
+
+        Mark values in the cell (``lr = tune.loguniform(1e-4, 1e-1)``, ``depth = tune.int(2, 8)``,
+        ``kind = tune.choice(["a", "b"])``, ``x = tune.uniform(0, 1)``); the cell's last expression is the
+        objective. Each trial runs the cell on a copy of the namespace; afterwards the best trial's variables,
+        ``tune.best`` (its parameters) and ``tune.study`` are set, and the study is saved in the store.
+        """
+        try:
+            cmd = parse_tune_line(line, self)
+            study, objective, strategy, n_trials = self._prepare(cmd, cell)
+        except HpmagicError as exc:
+            raise UsageError(str(exc)) from None
+        study.optimize(
+            objective,
+            strategy,
+            n_trials=n_trials,
+            timeout=cmd.timeout,
+            max_failures=cmd.max_failures,
+            reporters=[default_reporter()],
+            threads=cmd.threads,
+            catch_interrupt=True,
+        )
+        self._publish(cmd, study, objective)
+
+    def _prepare(self, cmd: TuneCommand, cell: str) -> tuple[Study, Any, Any, int | None]:
+        source = self.shell.transform_cell(cell) if self.shell is not None else cell
+        user_ns = self.shell.user_ns if self.shell is not None else {}
+        objective = build_objective(source, user_ns, cmd.objective)
+        options: dict[str, Any] = {}
+        if cmd.strategy == "grid":
+            options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
+        strategy = get_strategy(cmd.strategy, **options)
+        if objective.dynamic and not strategy.supports_dynamic:
+            site = objective.dynamic[0]
+            raise OptionError(
+                f"the {cmd.strategy} strategy needs every parameter known before the first trial, but the marker on "
+                f"line {site.line} is created while the cell runs (in a loop, a function, or with a computed name); "
+                "use --strategy random or bayes"
+            )
+        n_trials = cmd.n_trials if cmd.n_trials is not None else (None if cmd.strategy == "grid" else self.trials)
+        # A dry set-up refuses an oversized grid (and other bad options) before a study is created.
+        strategy.setup(objective.space, direction=cmd.direction, seed=cmd.seed or 0, n_trials=n_trials)
+        study = create_study(
+            space=objective.space,
+            name=cmd.name or default_study_name(cell),
+            storage=self._store(cmd.storage),
+            direction=cmd.direction,
+            strategy=cmd.strategy,
+            seed=cmd.seed,
+            resume=cmd.resume,
+            source=cell,
+            options=cmd.options(),
+        )
+        return study, objective, strategy, n_trials
+
+    def _store(self, path: str) -> Storage:
+        key = path if path == ":memory:" else os.path.abspath(os.path.expanduser(path))
+        store = self._stores.get(key)
+        if store is None:
+            store = self._stores[key] = Storage(key)
+        return store
+
+    def _publish(self, cmd: TuneCommand, study: Study, objective: Any) -> None:
+        """Put the best trial's variables, ``tune.best`` and ``tune.study`` (and ``--out``) in the namespace."""
+        ns = self.shell.user_ns
+        best = study.best_trial
+        variables = objective.best_variables if best is not None and objective.best_number == best.number else None
+        if best is not None and variables is None:
+            # The best trial ran in an earlier session (a resumed study): rebuild its variables once.
+            try:
+                variables = objective.replay(best.params)
+            except Exception as exc:  # noqa: BLE001 - the study is safe; only the convenience is lost
+                print(f"hpmagic: could not rebuild the best trial's variables ({type(exc).__name__}: {exc})")
+        if variables:
+            ns.update(variables)
+        tune_object._remember(study)
+        if cmd.storage != ":memory:":
+            tune_object.storage_path = os.path.abspath(os.path.expanduser(cmd.storage))
+        if cmd.out:
+            ns[cmd.out] = study
+
+    def close(self) -> None:
+        """Close the stores this magic opened (on unload)."""
+        for store in self._stores.values():
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._stores.clear()
+
+
+def parse_tune_line(line: str, defaults: Any = None) -> TuneCommand:
+    """Parse a ``%%tune`` line into a TuneCommand; any problem is a UsageError naming it."""
+    defaults = defaults if defaults is not None else TuneMagics()
+    try:
+        args = parse_argstring(TuneMagics.tune, line)
+    except UsageError as exc:
+        text = str(exc)
+        if "unrecognized arguments" in text:
+            text = f"unknown option(s): {text.split(':', 1)[1].strip()}; see %%tune? for the options"
+        raise UsageError(text) from None
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"cannot read the %%tune line: {exc}") from None
+    try:
+        return TuneCommand.from_args(args, defaults)
+    except HpmagicError as exc:
+        raise UsageError(str(exc)) from None
