@@ -58,8 +58,7 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _loaded:
         return
     magics = TuneMagics(shell=ipython, parent=ipython)
-    ipython.register_magics(magics)
-    ipython.configurables.append(magics)
+    ipython.register_magics(magics)  # Magics add themselves to ipython.configurables, so %config sees them
     ipython.push({"tune": tune}, interactive=False)
     previous = ipython.custom_exceptions
     if not previous:
@@ -75,8 +74,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     manager = ipython.magics_manager
     manager.magics["cell"].pop("tune", None)
     manager.registry.pop(type(magics).__name__, None)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
+    ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]
     if ipython.user_ns.get("tune") is tune:
         del ipython.user_ns["tune"]
     ipython.user_ns_hidden.pop("tune", None)

@@ -82,7 +82,7 @@ class TextReporter:
         self._width = 0
 
     def __call__(self, event: Event) -> None:
-        stream = self.stream or sys.__stdout__ or sys.stdout
+        stream = self.stream or sys.stdout
         if isinstance(event, StudyStarted):
             self.progress.start(event)
         elif isinstance(event, TrialFinished) and self.progress.due(force=False):

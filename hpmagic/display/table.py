@@ -40,6 +40,13 @@ def _duration(trial: Trial) -> str:
     return f"{d * 1000:.0f} ms" if d < 1 else f"{d:.1f} s"
 
 
+def _note(trial: Trial) -> str:
+    """Why a trial did not complete, in a few words."""
+    if trial.state is TrialState.COMPLETE or not trial.error:
+        return ""
+    return trial.error if len(trial.error) <= 60 else trial.error[:57] + "..."
+
+
 def _header(study: Study) -> tuple[str, str]:
     n = len(study.trials)
     done = sum(1 for t in study.trials if t.state is TrialState.COMPLETE)
@@ -79,10 +86,10 @@ def results_html(study: Study, limit: int = 20) -> str:
         cells = "".join(f"<td>{esc(format_value(t.params.get(p)))}</td>" for p in params)
         body.append(
             f"<tr{style}><td>{t.number}</td>{cells}<td>{esc(format_value(t.value))}</td>"
-            f"<td>{_duration(t)}</td><td>{state}</td></tr>"
+            f"<td>{_duration(t)}</td><td>{state}</td><td>{esc(_note(t))}</td></tr>"
         )
     more = (
-        f'<tr><td colspan="{len(params) + 4}">… {len(trials) - limit} more trials (study.to_dataframe())</td></tr>'
+        f'<tr><td colspan="{len(params) + 5}">… {len(trials) - limit} more trials (study.to_dataframe())</td></tr>'
         if len(trials) > limit
         else ""
     )
@@ -91,7 +98,7 @@ def results_html(study: Study, limit: int = 20) -> str:
         message = f"<pre style='color:#cf222e;white-space:pre-wrap'>{esc(study.last_finish.message)}</pre>"
     return (
         f'<div class="hpmagic-results"><b>{esc(title)}</b><br><span>{esc(detail)}</span>{message}'
-        f"<table><thead><tr><th>#</th>{head}<th>value</th><th>duration</th><th>state</th></tr></thead>"
+        f"<table><thead><tr><th>#</th>{head}<th>value</th><th>duration</th><th>state</th><th>note</th></tr></thead>"
         f"<tbody>{''.join(body)}{more}</tbody></table></div>"
     )
 
@@ -100,7 +107,7 @@ def results_text(study: Study, limit: int = 20) -> str:
     """The same table as plain text, for terminals and logs."""
     title, detail = _header(study)
     params = _columns(study)
-    header = ["#", *params, "value", "duration", "state"]
+    header = ["#", *params, "value", "duration", "state", "note"]
     rows = [
         [
             str(t.number),
@@ -108,6 +115,7 @@ def results_text(study: Study, limit: int = 20) -> str:
             format_value(t.value),
             _duration(t),
             t.state.value,
+            _note(t),
         ]
         for t in study.sorted_trials()[:limit]
     ]

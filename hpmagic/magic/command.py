@@ -84,20 +84,27 @@ class TuneCommand:
             timeout=parse_duration(args.timeout) if args.timeout is not None else None,
             seed=_int_option("--seed", args.seed),
             direction=direction,
-            objective=args.objective,
+            objective=_unquote(args.objective),
             max_failures=_int_option("--max-failures", args.max_failures) or defaults.max_failures,
             grid_points=_int_option("--grid-points", args.grid_points) or defaults.grid_points,
             grid_sample=bool(args.grid_sample),
-            storage=args.storage or defaults.storage,
-            name=args.name,
+            storage=_unquote(args.storage) or defaults.storage,
+            name=_unquote(args.name),
             resume=bool(args.resume),
-            out=args.out,
+            out=_unquote(args.out),
             threads=_threads(args.threads, defaults.threads),
         )
 
     def options(self) -> dict[str, Any]:
         """The command as a plain dict (stored with the study)."""
         return asdict(self)
+
+
+def _unquote(text: str | None) -> str | None:
+    """IPython keeps the quotes of a quoted option value ("--name 'my study'"); drop one matching pair."""
+    if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def _int_option(option: str, text: str | None) -> int | None:
