@@ -1,0 +1,116 @@
+"""The %%tune line parser: a frozen TuneCommand, or a UsageError that names the problem; fuzzed with hypothesis."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from IPython.core.error import UsageError
+
+from hpmagic.errors import OptionError
+from hpmagic.magic import TuneCommand, parse_duration, parse_tune_line
+
+
+def test_defaults_and_every_option():
+    cmd = parse_tune_line("")
+    assert cmd == TuneCommand()
+    cmd = parse_tune_line(
+        "--strategy random -n 30 --timeout 10m --seed 3 --maximize --objective 'acc * 2' --max-failures 2 "
+        "--grid-points 7 --grid-sample --storage 'my store.db' --name \"exp 1\" --resume --out st --threads all"
+    )
+    assert cmd == TuneCommand(
+        strategy="random",
+        n_trials=30,
+        timeout=600.0,
+        seed=3,
+        direction="maximize",
+        objective="acc * 2",
+        max_failures=2,
+        grid_points=7,
+        grid_sample=True,
+        storage="my store.db",
+        name="exp 1",
+        resume=True,
+        out="st",
+        threads=None,
+    )
+    with pytest.raises(AttributeError):
+        cmd.n_trials = 3  # frozen
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("1.5m", 90), ("10min", 600), ("2h", 7200)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5s", "0", "5 days", "1e3"])
+def test_bad_durations(text):
+    with pytest.raises(OptionError, match="--timeout"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--strategy nope", "unknown strategy"),
+        ("--trials -3", "--trials takes an integer >= 1"),
+        ("--seed x", "--seed takes an integer"),
+        ("--out 3x", "--out takes a variable name"),
+        ("--frobnicate", "unknown option"),
+        ("--name 'unterminated", "cannot read"),
+    ],
+)
+def test_bad_lines(line, message):
+    with pytest.raises(UsageError, match=message):
+        parse_tune_line(line)
+
+
+_OPTIONS = [
+    "--strategy",
+    "-s",
+    "--trials",
+    "-n",
+    "--timeout",
+    "--seed",
+    "--maximize",
+    "--minimize",
+    "--objective",
+    "--max-failures",
+    "--grid-points",
+    "--grid-sample",
+    "--storage",
+    "--name",
+    "--resume",
+    "--out",
+    "--threads",
+    "--bogus",
+    "-x",
+]
+_VALUES = st.one_of(
+    st.sampled_from(["random", "grid", "bayes", "10", "-1", "0", "1.5", "10m", "x", "'a b'", '"q"', "'", ":memory:"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_OPTIONS), _VALUES), max_size=8))
+def test_fuzzed_lines_parse_or_raise_usage_error(tokens):
+    line = " ".join(tokens)
+    try:
+        cmd = parse_tune_line(line)
+    except UsageError as exc:
+        assert str(exc).strip()
+        assert "Traceback" not in str(exc)
+        return
+    assert isinstance(cmd, TuneCommand)
+    assert cmd.n_trials is None or cmd.n_trials >= 1
+    assert cmd.direction in ("minimize", "maximize")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_arbitrary_text_never_crashes_the_parser(line):
+    try:
+        parse_tune_line(line)
+    except UsageError:
+        pass
