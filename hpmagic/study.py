@@ -232,6 +232,7 @@ class Study:
         self.storage.set_study_state(self.study_id, "running")
 
         start = time.monotonic()
+        done = len(history)
         failures_in_row = 0
         first_failure: Trial | None = None
         reason, message = "budget", ""
@@ -239,7 +240,6 @@ class Study:
         try:
             with limiter:
                 while True:
-                    done = sum(1 for t in self.trials if t.state.finished)
                     if n_trials is not None and done >= n_trials:
                         reason, message = "budget", f"{done} of {n_trials} trials done"
                         break
@@ -256,6 +256,7 @@ class Study:
                         )
                         break
                     trial = self._run_one(objective, strategy, emit)
+                    done += trial.state.finished
                     if trial.state is TrialState.FAILED:
                         failures_in_row += 1
                         if first_failure is None:

@@ -330,3 +330,18 @@ def test_corrupt_store_gives_a_clear_error_and_is_not_overwritten(ip, tmp_path):
     with pytest.raises(UsageError, match="not a readable hpmagic study store"):
         ip.run_cell_magic("tune", f"--storage {path}", QUADRATIC)
     assert path.read_bytes() == before
+
+
+def test_timeout_ends_the_study_before_the_trial_budget(ip):
+    cell = "import time\nx = tune.uniform(0, 1)\ntime.sleep(0.1)\nx\n"
+    assert run(ip, "--strategy random --trials 1000 --timeout 0.5s --seed 0", cell).success
+    study = ip.user_ns["tune"].study
+    assert 1 <= len(study.trials) < 1000
+    assert study.last_finish.reason == "timeout"
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+
+
+def test_ipython_syntax_in_the_cell_is_transformed(ip):
+    cell = "x = tune.uniform(0, 1)\nout = !echo hello\n(x, out[0])[0]\n"
+    assert run(ip, "--strategy random --trials 2 --seed 0", cell).success
+    assert ip.user_ns["out"][0] == "hello"
