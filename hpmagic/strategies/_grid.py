@@ -1,0 +1,195 @@
+"""Grid search: every combination of each dimension's grid values, or a seeded random subset of them.
+
+The grid is never built in memory. A combination is a flat index in ``[0, size)`` read as a mixed-radix number
+whose digits are positions in each dimension's grid (the last dimension varies fastest, as in
+``itertools.product``), so a grid of 10**12 combinations costs nothing until a point is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hpmagic.errors import OptionError
+from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.strategies._base import Strategy
+from hpmagic.trial import Trial
+
+__all__ = ["GridStrategy"]
+
+# Below this many combinations, sampling draws one seeded permutation (8 bytes a combination); above it, it draws
+# random indices and rejects repeats, which is cheap because a budget is then tiny next to the grid.
+_PERMUTE_MAX = 1 << 20
+# Rejection draws before falling back to a scan for a free index (only reached when nearly everything is taken).
+_MAX_REJECTIONS = 64
+
+
+class GridStrategy(Strategy):
+    """Tries the grid of the static space, in order or (``sample=True``) in a seeded random order.
+
+    Args:
+        points: grid values per real-valued dimension (log-spaced for log dimensions). Integer dimensions contribute
+            every integer and categorical ones every choice, whatever ``points`` says.
+        sample: visit a random subset of the grid instead of refusing a grid larger than the budget.
+
+    Raises:
+        OptionError: for a bad option, or in ``setup`` when the grid is larger than ``n_trials`` and ``sample`` is
+            off: silently trying the first corner of a grid would mislead the user.
+    """
+
+    name = "grid"
+    # Markers created at run time are not in the grid, so a grid cannot cover them.
+    supports_dynamic = False
+
+    def __init__(self, points: int = 5, sample: bool = False) -> None:
+        if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 1:
+            raise OptionError(f"grid points must be an integer >= 1, got {points!r}")
+        if not isinstance(sample, bool):
+            raise OptionError(f"grid sample must be True or False, got {sample!r}")
+        self.points = int(points)
+        self.sample = sample
+
+    def setup(
+        self,
+        space: Space,
+        *,
+        direction: str,
+        seed: int,
+        n_trials: int | None = None,
+        history: Sequence[Trial] = (),
+    ) -> None:
+        """Size the grid, note which combinations the history already tried, and check the budget.
+
+        ``n_trials`` is the study's total budget, finished history included (as ``Study.optimize`` counts it), so
+        on resume the trials it leaves are compared with the combinations not tried yet.
+        """
+        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
+        # Size first, from Space.grid_size, so a hopeless grid is refused before anything else is built.
+        self.size = space.grid_size(self.points)
+        self._names = list(space)
+        self._values = [space[name].grid(self.points) for name in self._names]
+        self._radices = [len(v) for v in self._values]
+        self._done: set[int] = set()
+        for trial in history:
+            if trial.state.finished:
+                flat = self._flat_of(trial.params)
+                if flat is not None:
+                    self._done.add(flat)
+        self._given: set[int] = set()
+        self._cursor = 0
+        self._order: Any = None
+        remaining = self.size - len(self._done)
+        already = self.n_asked  # finished trials in the history, on the grid or not: they used up budget
+        if n_trials is not None and remaining > n_trials - already and not self.sample:
+            raise OptionError(self._too_big_message(remaining, n_trials, already))
+
+    def ask(self) -> dict[str, Any]:
+        """The next untried combination.
+
+        Raises:
+            RuntimeError: when the grid is exhausted; the study loop checks ``is_exhausted()`` first.
+        """
+        if self.is_exhausted():
+            raise RuntimeError("the grid is exhausted: every combination was tried (check is_exhausted() first)")
+        flat = self._next_random() if self.sample else self._next_in_order()
+        self._given.add(flat)
+        self.n_asked += 1
+        return self._decode(flat)
+
+    def is_exhausted(self) -> bool:
+        return len(self._done) + len(self._given) >= self.size
+
+    # -- order of visits ----------------------------------------------------------------------------------------
+
+    def _taken(self, flat: int) -> bool:
+        return flat in self._done or flat in self._given
+
+    def _next_in_order(self) -> int:
+        while self._taken(self._cursor):
+            self._cursor += 1
+        return self._cursor
+
+    def _next_random(self) -> int:
+        if self.size <= _PERMUTE_MAX:
+            # One seeded permutation: the order is the same on resume, and the history's points are skipped.
+            if self._order is None:
+                self._order = self.rng.permutation(self.size)
+            while self._taken(int(self._order[self._cursor])):
+                self._cursor += 1
+            return int(self._order[self._cursor])
+        for _ in range(_MAX_REJECTIONS):
+            # One uniform digit per dimension is one uniform combination, and works for sizes beyond int64.
+            flat = 0
+            for radix in self._radices:
+                flat = flat * radix + int(self.rng.integers(radix))
+            if not self._taken(flat):
+                return flat
+        # Nearly the whole (huge) grid is taken: scan from a random start for the next free combination.
+        start = flat
+        for offset in range(self.size):
+            candidate = (start + offset) % self.size
+            if not self._taken(candidate):
+                return candidate
+        raise AssertionError("unreachable: is_exhausted() was False")  # pragma: no cover
+
+    # -- flat index <-> configuration ----------------------------------------------------------------------------
+
+    def _decode(self, flat: int) -> dict[str, Any]:
+        digits = []
+        for radix in reversed(self._radices):
+            flat, digit = divmod(flat, radix)
+            digits.append(digit)
+        digits.reverse()
+        return {name: values[d] for name, values, d in zip(self._names, self._values, digits, strict=True)}
+
+    def _flat_of(self, params: Mapping[str, Any]) -> int | None:
+        """The flat index of a past trial's configuration, or None if it is not a point of this grid."""
+        flat = 0
+        for name, values, radix in zip(self._names, self._values, self._radices, strict=True):
+            if name not in params:
+                return None
+            digit = _position(self.space[name], values, params[name])
+            if digit is None:
+                return None
+            flat = flat * radix + digit
+        return flat
+
+    def _too_big_message(self, remaining: int, n_trials: int, already: int) -> str:
+        dims = list(self.space.values())
+        left = f" ({remaining} not tried yet)" if remaining != self.size else ""
+        budget = f"the budget is {n_trials} trials"
+        if already:
+            budget += f" ({already} already run, {max(n_trials - already, 0)} left)"
+        fixes = [f"raise --trials to {already + remaining}"]
+        if any(isinstance(d, Float) for d in dims) and self.points > 1:
+            fixes.append("lower --grid-points")
+        if any(isinstance(d, Int) for d in dims):
+            fixes.append("narrow the integer ranges")
+        if any(isinstance(d, Categorical) for d in dims) and len(fixes) == 1:
+            fixes.append("offer fewer choices")
+        return (
+            f"the grid has {self.size} combinations{left} but {budget}: "
+            f"{', '.join(fixes)}, or add --grid-sample to try {max(n_trials - already, 1)} random points of the grid"
+        )
+
+
+def _position(dim: Dimension, values: list[Any], value: Any) -> int | None:
+    """Where ``value`` sits in ``dim``'s grid values: by choice index for categoricals, by value for numbers."""
+    if isinstance(dim, Categorical):
+        return dim.index(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(dim, Int):
+        if not float(value).is_integer():
+            return None
+        # Int.grid is every integer from low, so the position is arithmetic (no scan of a wide range).
+        if values and values[0] == dim.low and len(values) == dim.high - dim.low + 1:
+            i = int(value) - dim.low
+            return i if 0 <= i < len(values) else None
+    for i, v in enumerate(values):
+        # Values come back from storage (JSON, SQLite REAL); allow for the last bit of a float round trip.
+        if v == value or math.isclose(v, value, rel_tol=1e-12, abs_tol=0.0):
+            return i
+    return None
