@@ -24,6 +24,17 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+_MAX_INT = 2**53
+
+
+def _finite(x: Any) -> bool:
+    """``math.isfinite`` that says False, rather than raising, for integers too large for a float."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def _label(name: str | None) -> str:
     return f"'{name}'" if name else "marker"
 
@@ -54,7 +65,7 @@ class Dimension:
         raise NotImplementedError
 
     def grid(self, points: int) -> list[Any]:
-        """Grid values: every value for integers and choices (capped by ``points`` for wide integer ranges)."""
+        """Grid values: ``points`` values for floats (log-spaced when log), every integer, every choice."""
         raise NotImplementedError
 
     def contains(self, value: Any) -> bool:
@@ -89,8 +100,8 @@ class Float(Dimension):
         what = _label(self.name)
         if not _is_real(self.low) or not _is_real(self.high):
             raise SpaceError(f"{what}: bounds must be real numbers, got low={self.low!r}, high={self.high!r}")
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise SpaceError(f"{what}: bounds must be finite, got low={self.low!r}, high={self.high!r}")
+        if not (_finite(self.low) and _finite(self.high) and _finite(float(self.high) - float(self.low))):
+            raise SpaceError(f"{what}: bounds must be finite numbers, got low={self.low!r}, high={self.high!r}")
         if self.low >= self.high:
             raise SpaceError(f"{what}: low must be below high, got low={self.low!r}, high={self.high!r}")
         if self.log and self.low <= 0:
@@ -99,6 +110,8 @@ class Float(Dimension):
         object.__setattr__(self, "high", float(self.high))
         if self.default is not None and not self.contains(self.default):
             raise SpaceError(f"{what}: default={self.default!r} is outside [{self.low}, {self.high}]")
+        if self.default is not None:
+            object.__setattr__(self, "default", float(self.default))
 
     def sample(self, rng: np.random.Generator) -> float:
         return self.from_unit(float(rng.random()))
@@ -122,7 +135,7 @@ class Float(Dimension):
         return [self.from_unit(i / (points - 1)) for i in range(points)]
 
     def contains(self, value: Any) -> bool:
-        return _is_real(value) and math.isfinite(value) and self.low <= value <= self.high
+        return _is_real(value) and _finite(value) and self.low <= value <= self.high
 
     def with_name(self, name: str) -> Float:
         return Float(self.low, self.high, self.log, self.default, name)
@@ -152,8 +165,12 @@ class Int(Dimension):
     def __post_init__(self) -> None:
         what = _label(self.name)
         for bound in (self.low, self.high):
-            if not _is_real(bound) or not float(bound).is_integer():
+            if not _is_real(bound) or not _finite(bound) or not float(bound).is_integer():
                 raise SpaceError(f"{what}: tune.int bounds must be integers, got low={self.low!r}, high={self.high!r}")
+            if abs(int(bound)) > _MAX_INT:
+                raise SpaceError(
+                    f"{what}: tune.int bounds must lie within ±2**53, got low={self.low!r}, high={self.high!r}"
+                )
         if self.low >= self.high:
             raise SpaceError(f"{what}: low must be below high, got low={self.low!r}, high={self.high!r}")
         if self.log and self.low <= 0:
@@ -162,6 +179,8 @@ class Int(Dimension):
         object.__setattr__(self, "high", int(self.high))
         if self.default is not None and not self.contains(self.default):
             raise SpaceError(f"{what}: default={self.default!r} is not an integer in [{self.low}, {self.high}]")
+        if self.default is not None:
+            object.__setattr__(self, "default", int(self.default))
 
     def sample(self, rng: np.random.Generator) -> int:
         if not self.log:
@@ -190,7 +209,7 @@ class Int(Dimension):
         return list(range(self.low, self.high + 1))
 
     def contains(self, value: Any) -> bool:
-        return _is_real(value) and math.isfinite(value) and float(value).is_integer() and self.low <= value <= self.high
+        return _is_real(value) and _finite(value) and float(value).is_integer() and self.low <= value <= self.high
 
     def with_name(self, name: str) -> Int:
         return Int(self.low, self.high, self.log, self.default, name)
@@ -281,14 +300,19 @@ class Space(Mapping[str, Dimension]):
 
     def __init__(self, dims: Mapping[str, Dimension] | Sequence[Dimension] = ()) -> None:
         self._dims: dict[str, Dimension] = {}
-        items = dims.items() if isinstance(dims, Mapping) else ((d.name, d) for d in dims)
+        if isinstance(dims, Mapping):
+            items = list(dims.items())
+        elif isinstance(dims, (list, tuple)) and all(isinstance(d, Dimension) for d in dims):
+            items = [(d.name, d) for d in dims]
+        else:
+            raise SpaceError(f"a search space maps parameter names to tune.* markers, got {dims!r}")
         for name, dim in items:
             if not isinstance(dim, Dimension):
                 raise SpaceError(
                     f"parameter {name!r}: expected a tune.* marker (tune.uniform, tune.loguniform, tune.int, "
                     f"tune.choice), got {dim!r}"
                 )
-            if not isinstance(name, str) or not name.isidentifier() and not name:
+            if not isinstance(name, str) or not name:
                 raise SpaceError(f"parameter names must be non-empty strings, got {name!r}")
             if name in self._dims:
                 raise SpaceError(f"parameter {name!r} is defined twice; give each marker its own name")
@@ -319,5 +343,5 @@ class Space(Mapping[str, Dimension]):
         """Number of combinations ``grid`` would produce (without building them)."""
         n = 1
         for dim in self._dims.values():
-            n *= len(dim.grid(points))
+            n *= dim.high - dim.low + 1 if isinstance(dim, Int) else len(dim.grid(points))
         return n
