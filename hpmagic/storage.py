@@ -100,17 +100,22 @@ class Storage:
             parent = Path(where).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StorageError(f"cannot create the study store {where!r}: folder {str(parent)!r} does not exist")
-            if Path(where).is_dir():
+            if Path(where).expanduser().is_dir():
                 raise StorageError(f"the study store {where!r} is a folder; give a file path such as hpmagic.db")
+        target = where if where == ":memory:" else os.path.expanduser(where)
         try:
-            conn = sqlite3.connect(where, timeout=timeout, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the study store {where!r}: {exc}") from None
         try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "hpmagic_meta" not in tables:
+            objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
+            tables = {name for kind, name in objects if kind == "table"}
+            # Any schema object (a view too) or a set user_version / application_id means another program's
+            # database: creating our tables in it would modify a file we were told to leave alone.
+            foreign_marks = any(conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("user_version", "application_id"))
+            if (objects or foreign_marks) and "hpmagic_meta" not in tables:
                 raise StorageError(
-                    f"{where!r} is an SQLite database but not an hpmagic study store (it has other tables); "
+                    f"{where!r} is an SQLite database but not an hpmagic study store (it holds other tables or views); "
                     "it was left untouched: pass --storage with another file"
                 )
             if "hpmagic_meta" in tables:
@@ -126,7 +131,7 @@ class Storage:
             if where != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            if not tables:
+            if not objects:
                 with _transaction(conn):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
