@@ -12,7 +12,7 @@ from hpmagic.events import Event
 from hpmagic.space import Dimension, Space
 from hpmagic.storage import Storage
 from hpmagic.strategies import Strategy, get_strategy
-from hpmagic.study import Study, create_study
+from hpmagic.study import Study, check_budget, create_study
 
 __all__ = ["optimize"]
 
@@ -68,6 +68,7 @@ def optimize(
     if not isinstance(space, Mapping):
         raise SpaceError(f"space must map parameter names to tune.* markers, got {type(space).__name__}")
     space = space if isinstance(space, Space) else Space(space)
+    check_budget(n_trials, timeout, max_failures, threads)  # before a study is written
     if isinstance(strategy, Strategy):
         if strategy_options:
             raise OptionError("strategy_options only apply when strategy is given by name")

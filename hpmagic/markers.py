@@ -108,7 +108,7 @@ class Tune:
     def _value_outside(self, name: str, dim: Dimension) -> Any:
         if dim.default is not None:
             return dim.default
-        if name in self._best_by_param:
+        if name in self._best_by_param and dim.contains(self._best_by_param[name]):
             return self._best_by_param[name]
         if self.storage_path and os.path.isfile(self.storage_path):
             from hpmagic.storage import Storage  # imported here: only needed after a kernel restart

@@ -102,12 +102,12 @@ class Float(Dimension):
             raise SpaceError(f"{what}: bounds must be real numbers, got low={self.low!r}, high={self.high!r}")
         if not (_finite(self.low) and _finite(self.high) and _finite(float(self.high) - float(self.low))):
             raise SpaceError(f"{what}: bounds must be finite numbers, got low={self.low!r}, high={self.high!r}")
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
         if self.low >= self.high:
             raise SpaceError(f"{what}: low must be below high, got low={self.low!r}, high={self.high!r}")
         if self.log and self.low <= 0:
             raise SpaceError(f"{what}: a log-scale bound must be > 0, got low={self.low!r}")
-        object.__setattr__(self, "low", float(self.low))
-        object.__setattr__(self, "high", float(self.high))
         if self.default is not None and not self.contains(self.default):
             raise SpaceError(f"{what}: default={self.default!r} is outside [{self.low}, {self.high}]")
         if self.default is not None:
@@ -240,7 +240,11 @@ class Categorical(Dimension):
     def __post_init__(self) -> None:
         what = _label(self.name)
         choices = self.choices
-        if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray, range, tuple)):
+        if (
+            isinstance(choices, (str, bytes))
+            or not isinstance(choices, (Sequence, np.ndarray, range, tuple))
+            or getattr(choices, "ndim", 1) == 0
+        ):
             raise SpaceError(f"{what}: tune.choice takes a list of choices, got {choices!r}")
         choices = tuple(choices)
         if not choices:

@@ -82,6 +82,8 @@ def open_storage(storage: str | os.PathLike[str] | Storage | None) -> Storage:
     """A Storage from a path, ``":memory:"``, an existing Storage, or None (in memory)."""
     if isinstance(storage, Storage):
         return storage
+    if storage is not None and not isinstance(storage, (str, os.PathLike)):
+        raise StorageError(f"storage must be a file path, ':memory:', a Storage or None, got {storage!r}")
     return Storage(":memory:" if storage is None else storage)
 
 

@@ -222,7 +222,7 @@ class Study:
         Returns:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
         """
-        _check_budget(n_trials, timeout, max_failures, threads)
+        check_budget(n_trials, timeout, max_failures, threads)
         history = [t for t in self.trials if t.state.finished]
         strategy.setup(self.space, direction=self.direction, seed=self.seed, n_trials=n_trials, history=history)
         self._stop_requested = False
@@ -357,6 +357,8 @@ def create_study(
         raise OptionError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise OptionError(f"a study name must be a non-empty string, got {name!r}")
     store = open_storage(storage)
     base = name or "study"
     if resume:
@@ -454,7 +456,7 @@ def _seconds(s: float) -> str:
     return f"{s:g}s" if s < 120 else f"{s / 60:g}m"
 
 
-def _check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:
+def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:
     def positive_int(value: Any) -> bool:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 

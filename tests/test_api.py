@@ -194,7 +194,6 @@ def test_bad_inputs_give_clear_errors(args: tuple, kwargs: dict[str, Any], error
     assert isinstance(info.value, hpmagic.HpmagicError)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: optimize validates n_trials/timeout/... only after create_study")
 @pytest.mark.parametrize(
     "kwargs", [{"n_trials": 0}, {"timeout": -1}, {"max_failures": 0}, {"threads": 0}], ids=lambda k: next(iter(k))
 )
@@ -206,7 +205,6 @@ def test_bad_budget_leaves_no_study_in_the_store(tmp_path: Path, kwargs: dict[st
     assert Storage(path).list_studies() == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-string name reaches storage.unique_name and raises AttributeError")
 @pytest.mark.parametrize("name", [3, ["a"]], ids=["int", "list"])
 def test_bad_name_gives_option_error(name: Any) -> None:
     with pytest.raises(OptionError, match="name"):

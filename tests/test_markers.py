@@ -217,11 +217,6 @@ def test_storage_path_to_a_missing_or_broken_file(tmp_path: Path) -> None:
     assert broken.read_bytes() == b"not a database at all" * 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: markers.Tune._value_outside returns a remembered in-process best value without checking "
-    "dim.contains(value) (the stored-value path checks it), so a marker can return a value outside its own range",
-)
 def test_remembered_best_outside_the_markers_range_is_not_used() -> None:
     study = hpmagic.optimize(lambda p: p["wide"], {"wide": tune.uniform(5, 10)}, strategy="random", n_trials=3, seed=0)
     tune._remember(study)
@@ -358,20 +353,10 @@ def test_extreme_bounds_raise_space_error(make: Any) -> None:
     _check_extreme(make)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: space.Float checks low > 0 for log scale before converting low to float: a positive Fraction "
-    "smaller than the smallest float passes the check and becomes low=0.0, so sampling hits math.log(0)",
-)
 def test_tiny_positive_log_bound_raises_space_error() -> None:
     _check_extreme(lambda: {"p": tune.loguniform(Fraction(1, 10**400), 1)}["p"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: space.Categorical accepts any np.ndarray as choices and calls tuple() on it: a 0-d array "
-    "raises TypeError 'iteration over a 0-d array' instead of SpaceError",
-)
 def test_zero_dim_array_choices_raise_space_error() -> None:
     with pytest.raises(SpaceError):
         _ = {"p": tune.choice(np.array(5))}
