@@ -1,0 +1,47 @@
+# make demo: run notebooks/quickstart.ipynb for real in a Jupyter kernel and print its results.
+# make test: run the whole test suite.
+# make lint: ruff check and ruff format --check.
+# All of them use one virtual environment, .venv, created and filled on first use.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-test
+DEMO_DIR := build/demo
+
+# In a venv, look for kernel specs in the venv before the user's folders, so "python3" is the venv's ipykernel.
+export JUPYTER_PREFER_ENV_PATH := 1
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "hpmagic needs Python 3.11 or newer: make PYTHON=python3.11 ..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Installed again whenever pyproject.toml changes (new dependencies or extras).
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -e ".[test]"
+	@$(VPY) -c 'import os, sys; from jupyter_client.manager import KernelManager; \
+		cmd = KernelManager(kernel_name="python3").format_kernel_cmd(); \
+		ok = os.path.realpath(cmd[0]) == os.path.realpath(sys.executable); \
+		print("kernel python3 runs", cmd[0]); sys.exit(0 if ok else "the python3 kernel is not this venv'"'"'s")'
+	touch $@
+
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	OMP_NUM_THREADS=1 $(VPY) notebooks/run_notebook.py notebooks/quickstart.ipynb \
+		--cwd $(DEMO_DIR) --output $(DEMO_DIR)/quickstart.ipynb
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) -m pytest
+
+# Notebooks use names that magics define (tune from %load_ext, --out variables, the best trial's variables).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --extend-per-file-ignores 'notebooks/*.ipynb:F821' .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(DEMO_DIR) $(STAMP)
