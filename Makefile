@@ -38,9 +38,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) -m pytest
 
-# Notebooks use names that magics define (tune from %load_ext, --out variables, the best trial's variables).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check --extend-per-file-ignores 'notebooks/*.ipynb:F821' .
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 clean:

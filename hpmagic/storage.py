@@ -273,12 +273,21 @@ class Storage:
 
     # -- trials --------------------------------------------------------------------------------------------------
 
-    def add_trial(self, study_id: int, trial: Trial, space: Space | None = None) -> None:
-        """Insert a trial (usually running) and commit; sets ``trial.trial_id``."""
+    def add_trial(
+        self, study_id: int, trial: Trial, space: Space | None = None, params: dict[str, Any] | None = None
+    ) -> None:
+        """Insert a trial (usually running) and commit; sets ``trial.trial_id``.
+
+        ``params`` (the strategy's proposal) is stored while the trial runs, so a trial cut short by a crash still
+        says which configuration it was running; ``update_trial`` replaces it with the values actually used.
+        """
+        fields = list(self._trial_fields(trial, space))
+        if params is not None:
+            fields[1] = json.dumps(encode_params(params, space))
         cur = self._execute(
             "INSERT INTO trials (study_id, number, state, params, value, started_at, finished_at, error, "
             "traceback, stdout, stderr, intermediate, user_attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (study_id, trial.number, *self._trial_fields(trial, space)),
+            (study_id, trial.number, *fields),
         )
         trial.trial_id = cur.lastrowid
         self._touch(study_id)

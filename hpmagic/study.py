@@ -303,7 +303,7 @@ class Study:
             on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
         )
         self.trials.append(trial)
-        self.storage.add_trial(self.study_id, trial, self.space)
+        self.storage.add_trial(self.study_id, trial, self.space, params=proposed)
         emit(TrialStarted(self, trial))
 
         out, err = io.StringIO(), io.StringIO()
@@ -320,6 +320,8 @@ class Study:
             _finish(trial, TrialState.PRUNED, value=last, error=str(exc))
         except KeyboardInterrupt:
             trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+            if not trial.params:
+                trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was going to try
             raise
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
             _finish(trial, TrialState.FAILED, error=_one_line(exc), traceback=user_traceback(exc))

@@ -575,3 +575,26 @@ def test_threads_limit_blas_inside_the_objective() -> None:
     assert seen["limited"] and all(n == 1 for n in seen["limited"])
     assert max(seen["free"]) == 2
     assert max(after) == 2  # the limit is undone after the loop
+
+
+def test_running_trial_row_holds_the_proposal_until_it_finishes(tmp_path):
+    """A crash mid-trial must not lose which configuration was running."""
+    import sqlite3
+
+    from hpmagic.space import Float, Space
+    from hpmagic.strategies import get_strategy
+    from hpmagic.study import create_study
+
+    path = tmp_path / "s.db"
+    study = create_study(space=Space({"x": Float(0, 1)}), storage=str(path), name="p")
+    seen = []
+
+    def objective(ctx):
+        with sqlite3.connect(path) as conn:
+            seen.append(conn.execute("SELECT state, params FROM trials ORDER BY number DESC LIMIT 1").fetchone())
+        return ctx.suggest("x", Float(0, 1)) * 2
+
+    study.optimize(objective, get_strategy("random"), n_trials=1)
+    state, params = seen[0]
+    assert state == "running"
+    assert '"x"' in params

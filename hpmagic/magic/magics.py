@@ -8,7 +8,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Int, Unicode
+from traitlets import Int, Unicode, observe
 
 from hpmagic.cell import build_objective, default_study_name
 from hpmagic.display import default_reporter
@@ -36,6 +36,17 @@ class TuneMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._stores: dict[str, Storage] = {}
+        self._point_markers_at(self.storage)
+
+    @observe("storage")
+    def _storage_changed(self, change: Any) -> None:
+        self._point_markers_at(change["new"])
+
+    @staticmethod
+    def _point_markers_at(storage: str) -> None:
+        """Markers run outside a study read best values from this store (after a kernel restart too)."""
+        if storage and storage != ":memory:":
+            tune_object.storage_path = os.path.abspath(os.path.expanduser(storage))
 
     @magic_arguments()
     @argument("--strategy", "-s", help="grid, random or bayes (default: %%config TuneMagics.strategy, bayes).")
@@ -146,6 +157,10 @@ class TuneMagics(Magics):
             except Exception:  # noqa: BLE001
                 pass
         self._stores.clear()
+
+
+# magic_arguments documents every magic as a line magic ("%tune ..."); this one is a cell magic.
+TuneMagics.tune.__doc__ = (TuneMagics.tune.__doc__ or "").replace("%tune [", "%%tune [", 1)
 
 
 def parse_tune_line(line: str, defaults: Any = None) -> TuneCommand:

@@ -288,7 +288,9 @@ def test_markers_outside_a_study(ip, capsys):
     hpmagic.tune._forget()
     ip.run_line_magic("unload_ext", "hpmagic")
     ip.run_line_magic("load_ext", "hpmagic")
-    hpmagic.tune.storage_path = "hpmagic.db"
+    hpmagic.tune.storage_path = None  # as in a new process
+    ip.run_line_magic("unload_ext", "hpmagic")
+    ip.run_line_magic("load_ext", "hpmagic")  # points markers at the configured store, hpmagic.db here
     ip.run_cell("w = tune.uniform(0, 1)")
     assert ip.user_ns["w"] == best["w"]
 
@@ -345,3 +347,13 @@ def test_ipython_syntax_in_the_cell_is_transformed(ip):
     cell = "x = tune.uniform(0, 1)\nout = !echo hello\n(x, out[0])[0]\n"
     assert run(ip, "--strategy random --trials 2 --seed 0", cell).success
     assert ip.user_ns["out"][0] == "hello"
+
+
+def test_config_storage_points_markers_outside_a_study_at_that_store(ip, tmp_path):
+    ip.run_line_magic("config", "TuneMagics.storage = 'other.db'")
+    assert hpmagic.tune.storage_path == str(tmp_path / "other.db")
+
+
+def test_help_usage_line_names_the_cell_magic(ip, capsys):
+    ip.run_cell("%%tune?\n")
+    assert "%%tune [--strategy" in capsys.readouterr().out
