@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from hpmagic.trial import Trial
 
 __all__ = [
+    "StudyPaused",
+    "StudyUnpaused",
     "Event",
     "Reporter",
     "StudyFinished",
@@ -60,6 +62,16 @@ class TrialFinished(Event):
 
     trial: Trial
     is_best: bool
+
+
+@dataclass(frozen=True)
+class StudyPaused(Event):
+    """The loop is waiting between trials until ``Study.unpause`` (or ``stop``)."""
+
+
+@dataclass(frozen=True)
+class StudyUnpaused(Event):
+    """The loop goes on after a pause."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Storage:
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", *, timeout: float = 2.0) -> None:
         self.path = str(path)
+        # One connection may serve a study running in a background thread and the notebook at once.
+        self._lock = threading.RLock()
         self._conn = self._connect(timeout)
 
     # -- opening -------------------------------------------------------------------------------------------------
@@ -173,7 +176,7 @@ class Storage:
         """Insert a new study; ``name`` must be unused (see ``unique_name``)."""
         now = time.time()
         try:
-            with _transaction(self._conn):
+            with self._lock, _transaction(self._conn):
                 cur = self._conn.execute(
                     "INSERT INTO studies (name, direction, strategy, seed, state, space, source, options, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -369,15 +372,17 @@ class Storage:
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
         try:
-            return self._conn.execute(sql, args)
+            with self._lock:
+                return self._conn.execute(sql, args)
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[_Row]:
         try:
-            cur = self._conn.execute(sql, args)
-            names = [d[0] for d in cur.description]
-            return [_Row(names, r) for r in cur.fetchall()]
+            with self._lock:
+                cur = self._conn.execute(sql, args)
+                names = [d[0] for d in cur.description]
+                return [_Row(names, r) for r in cur.fetchall()]
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import math
 import numbers
 import os
@@ -18,12 +17,15 @@ import traceback as tb
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from hpmagic.capture import capture_output
 from hpmagic.context import TrialContext, TrialPruned
 from hpmagic.errors import OptionError
 from hpmagic.events import (
     Event,
     StudyFinished,
+    StudyPaused,
     StudyStarted,
+    StudyUnpaused,
     TrialFinished,
     TrialReported,
     TrialStarted,
@@ -64,6 +66,8 @@ class Study:
         self.seed = record.seed
         self.last_finish: StudyFinished | None = None
         self._stop_requested = False
+        self._pause_requested = False
+        self._running = False
         self._best: Trial | None = None
         for t in trials:
             self._update_best(t)
@@ -195,6 +199,19 @@ class Study:
         """Ask the running loop to end after the current trial (from a callback, a reporter or another thread)."""
         self._stop_requested = True
 
+    def pause(self) -> None:
+        """Ask the running loop to wait after the current trial until ``unpause`` (or ``stop``)."""
+        self._pause_requested = True
+
+    def unpause(self) -> None:
+        """Let a paused loop go on."""
+        self._pause_requested = False
+
+    @property
+    def running(self) -> bool:
+        """True while ``optimize`` runs (in this thread or another)."""
+        return self._running
+
     def optimize(
         self,
         objective: Objective,
@@ -226,6 +243,7 @@ class Study:
         history = [t for t in self.trials if t.state.finished]
         strategy.setup(self.space, direction=self.direction, seed=self.seed, n_trials=n_trials, history=history)
         self._stop_requested = False
+        self._running = True
         self.strategy_name = strategy.name or self.strategy_name
         emit = _Emitter(reporters)
         emit(StudyStarted(self, strategy.name, n_trials, timeout))
@@ -246,8 +264,10 @@ class Study:
                     if timeout is not None and time.monotonic() - start >= timeout:
                         reason, message = "timeout", f"time limit of {_seconds(timeout)} reached"
                         break
+                    if self._pause_requested and not self._stop_requested:
+                        start += self._wait_while_paused(emit)  # paused time does not count against the timeout
                     if self._stop_requested:
-                        reason, message = "stopped", "stopped on request"
+                        reason, message = "stopped", "stopped on request; completed trials are kept"
                         break
                     if strategy.is_exhausted():
                         reason, message = (
@@ -285,7 +305,17 @@ class Study:
         self._end(reason, message, emit)
         return self.last_finish  # type: ignore[return-value]
 
+    def _wait_while_paused(self, emit: _Emitter) -> float:
+        began = time.monotonic()
+        emit(StudyPaused(self))
+        while self._pause_requested and not self._stop_requested:
+            time.sleep(0.05)
+        if not self._stop_requested:
+            emit(StudyUnpaused(self))
+        return time.monotonic() - began
+
     def _end(self, reason: str, message: str, emit: _Emitter) -> None:
+        self._running = False
         state = {"budget": "finished", "exhausted": "finished", "timeout": "finished"}.get(reason, reason)
         self.storage.set_study_state(self.study_id, state)
         self.last_finish = StudyFinished(self, reason, message)
@@ -306,25 +336,30 @@ class Study:
         self.storage.add_trial(self.study_id, trial, self.space, params=proposed)
         emit(TrialStarted(self, trial))
 
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with ctx, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                raw = objective(ctx)
+        raw: Any = None
+        error: BaseException | None = None
+        with capture_output() as (out, err):
+            try:
+                with ctx:
+                    raw = objective(ctx)
+            except KeyboardInterrupt:
+                trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+                if not trial.params:
+                    trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was to try
+                raise
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
+                error = exc
+        if isinstance(error, TrialPruned):
+            last = trial.intermediate[-1][1] if trial.intermediate else None
+            _finish(trial, TrialState.PRUNED, value=last, error=str(error))
+        elif error is not None:
+            _finish(trial, TrialState.FAILED, error=_one_line(error), traceback=user_traceback(error))
+        else:
             value, problem = objective_value(raw)
             if problem is None:
                 _finish(trial, TrialState.COMPLETE, value=value)
             else:
                 _finish(trial, TrialState.FAILED, error=problem)
-        except TrialPruned as exc:
-            last = trial.intermediate[-1][1] if trial.intermediate else None
-            _finish(trial, TrialState.PRUNED, value=last, error=str(exc))
-        except KeyboardInterrupt:
-            trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
-            if not trial.params:
-                trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was going to try
-            raise
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
-            _finish(trial, TrialState.FAILED, error=_one_line(exc), traceback=user_traceback(exc))
         trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
         self.storage.update_trial(self.study_id, trial, self.space)
         strategy.tell(trial)

@@ -598,3 +598,88 @@ def test_running_trial_row_holds_the_proposal_until_it_finishes(tmp_path):
     state, params = seen[0]
     assert state == "running"
     assert '"x"' in params
+
+
+def test_pause_waits_between_trials_and_unpause_goes_on():
+    """Pause from another thread (as the dashboard's button does): no trial starts until unpause."""
+    import threading
+
+    from hpmagic.events import StudyPaused, StudyUnpaused
+    from hpmagic.space import Float, Space
+    from hpmagic.strategies import get_strategy
+    from hpmagic.study import create_study
+
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    events = []
+    paused_at = []
+
+    def objective(ctx):
+        if len(study.trials) == 2:
+            study.pause()
+        return ctx.use_all()["x"]
+
+    def reporter(event):
+        events.append(type(event).__name__)
+        if isinstance(event, StudyPaused):
+            paused_at.append(len(study.trials))
+            threading.Timer(0.3, study.unpause).start()
+
+    study.optimize(objective, get_strategy("random"), n_trials=5, reporters=[reporter])
+    assert paused_at == [2]
+    assert len(study.trials) == 5
+    assert events.index("StudyPaused") < events.index("StudyUnpaused")
+    assert events.count("TrialStarted") == 5
+    assert StudyUnpaused.__name__ in events
+
+
+def test_stop_while_paused_ends_the_study():
+    from hpmagic.events import StudyPaused
+    from hpmagic.space import Float, Space
+    from hpmagic.strategies import get_strategy
+    from hpmagic.study import create_study
+
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    study.pause()
+
+    def reporter(event):
+        if isinstance(event, StudyPaused):
+            study.stop()
+
+    finish = study.optimize(lambda ctx: 1.0, get_strategy("random"), n_trials=5, reporters=[reporter])
+    assert finish.reason == "stopped"
+    assert study.trials == []
+
+
+def test_background_thread_output_does_not_capture_other_threads():
+    """A study in a thread captures its trials' prints; the main thread still prints normally."""
+    import io
+    import sys
+    import threading
+
+    from hpmagic.space import Float, Space
+    from hpmagic.strategies import get_strategy
+    from hpmagic.study import create_study
+
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    started, release = threading.Event(), threading.Event()
+
+    def objective(ctx):
+        print("from the trial")
+        started.set()
+        release.wait(5)
+        return 1.0
+
+    thread = threading.Thread(target=study.optimize, args=(objective, get_strategy("random")), kwargs={"n_trials": 1})
+    main_out = io.StringIO()
+    old = sys.stdout
+    sys.stdout = main_out
+    try:
+        thread.start()
+        assert started.wait(5)
+        print("from the notebook")
+        release.set()
+        thread.join(5)
+    finally:
+        sys.stdout = old
+    assert main_out.getvalue() == "from the notebook\n"
+    assert study.trials[0].stdout == "from the trial\n"
