@@ -73,6 +73,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         return
     manager = ipython.magics_manager
     manager.magics["cell"].pop("tune", None)
+    for name in ("tune_show", "tune_list"):
+        manager.magics["line"].pop(name, None)
     manager.registry.pop(type(magics).__name__, None)
     ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]
     if ipython.user_ns.get("tune") is tune:

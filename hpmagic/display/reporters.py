@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from hpmagic.display.table import format_value, results_html, results_text
 from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished
 from hpmagic.trial import TrialState
 
-__all__ = ["HTMLReporter", "TextReporter", "default_reporter"]
+__all__ = ["HTMLReporter", "TextReporter", "default_reporter", "make_reporter"]
 
 
 class _Progress:
@@ -128,14 +129,49 @@ class HTMLReporter:
         return f'<div class="hpmagic-progress"><code>{html.escape(self.progress.line(event))}</code></div>'
 
 
-def default_reporter() -> Any:
-    """HTML in a Jupyter kernel, text anywhere else."""
+def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
 
         shell = get_ipython()
     except ImportError:
-        shell = None
-    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return False
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def make_reporter(
+    kind: str = "auto",
+    *,
+    top_k: int = 10,
+    on_use_best: Callable[[], str] | None = None,
+    background: bool = False,
+) -> Any:
+    """The live display for a run.
+
+    ``auto`` picks the widget dashboard in a Jupyter kernel with ipywidgets, the HTML line in a kernel without them,
+    and text elsewhere (with ``background``, text would interleave with the user's work, so nothing).
+    """
+    if kind == "none":
+        return None
+    if kind in ("auto", "widgets"):
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            if kind == "widgets":
+                raise
+        else:
+            if kind == "widgets" or _in_kernel():
+                from hpmagic.display.dashboard import Dashboard
+
+                return Dashboard(top_k=top_k, on_use_best=on_use_best)
+        kind = "html" if _in_kernel() else "text"
+    if background:
+        return None
+    if kind == "html":
         return HTMLReporter()
     return TextReporter()
+
+
+def default_reporter() -> Any:
+    """The automatic choice of ``make_reporter``."""
+    return make_reporter()

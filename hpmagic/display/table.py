@@ -10,7 +10,7 @@ from hpmagic.trial import Trial, TrialState
 if TYPE_CHECKING:
     from hpmagic.study import Study
 
-__all__ = ["format_value", "results_html", "results_text"]
+__all__ = ["format_duration", "format_value", "results_html", "results_text"]
 
 _STATE_COLOURS = {
     TrialState.COMPLETE: "#1a7f37",
@@ -33,11 +33,15 @@ def format_value(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _duration(trial: Trial) -> str:
-    d = trial.duration
-    if d is None:
+def format_duration(seconds: float | None) -> str:
+    """``12 ms`` or ``3.4 s``; empty while unknown."""
+    if seconds is None:
         return ""
-    return f"{d * 1000:.0f} ms" if d < 1 else f"{d:.1f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _duration(trial: Trial) -> str:
+    return format_duration(trial.duration)
 
 
 def _note(trial: Trial) -> str:

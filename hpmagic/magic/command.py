@@ -47,6 +47,7 @@ class TuneCommand:
     resume: bool = False
     out: str | None = None
     threads: int | None = 1
+    background: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -84,15 +85,16 @@ class TuneCommand:
             timeout=parse_duration(args.timeout) if args.timeout is not None else None,
             seed=_int_option("--seed", args.seed),
             direction=direction,
-            objective=_unquote(args.objective),
+            objective=unquote(args.objective),
             max_failures=_int_option("--max-failures", args.max_failures) or defaults.max_failures,
             grid_points=_int_option("--grid-points", args.grid_points) or defaults.grid_points,
             grid_sample=bool(args.grid_sample),
-            storage=_unquote(args.storage) or defaults.storage,
-            name=_unquote(args.name),
+            storage=unquote(args.storage) or defaults.storage,
+            name=unquote(args.name),
             resume=bool(args.resume),
-            out=_unquote(args.out),
+            out=unquote(args.out),
             threads=_threads(args.threads, defaults.threads),
+            background=bool(getattr(args, "background", False)),
         )
 
     def options(self) -> dict[str, Any]:
@@ -100,7 +102,7 @@ class TuneCommand:
         return asdict(self)
 
 
-def _unquote(text: str | None) -> str | None:
+def unquote(text: str | None) -> str | None:
     """IPython keeps the quotes of a quoted option value ("--name 'my study'"); drop one matching pair."""
     if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Int, Unicode, observe
+from traitlets import Enum, Int, Unicode, observe
 
 from hpmagic.cell import build_objective, default_study_name
-from hpmagic.display import default_reporter
+from hpmagic.display import HTMLReporter, make_reporter, results_html, results_text
+from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
-from hpmagic.magic.command import TuneCommand
+from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
 from hpmagic.storage import Storage
 from hpmagic.strategies import get_strategy
-from hpmagic.study import Study, create_study
+from hpmagic.study import Study, create_study, load_study
 
 __all__ = ["TuneMagics", "parse_tune_line"]
 
@@ -32,10 +34,17 @@ class TuneMagics(Magics):
     max_failures = Int(5, help="Stop a study after this many failed trials in a row.").tag(config=True)
     grid_points = Int(5, help="Grid points per float parameter for grid search.").tag(config=True)
     threads = Int(1, help="BLAS/OpenMP threads per trial; 0 leaves the libraries' own setting.").tag(config=True)
+    table_rows = Int(10, help="How many of the best trials the live table shows.").tag(config=True)
+    display = Enum(
+        ["auto", "widgets", "html", "text", "none"],
+        "auto",
+        help="Live display: auto (a widget dashboard in Jupyter, text elsewhere), widgets, html, text or none.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._stores: dict[str, Storage] = {}
+        self._background: dict[str, threading.Thread] = {}
         self._point_markers_at(self.storage)
 
     @observe("storage")
@@ -66,6 +75,11 @@ class TuneMagics(Magics):
     @argument("--resume", action="store_true", help="Continue the latest study of this name instead of a new one.")
     @argument("--out", help="Also put the Study object in this variable (it is always in tune.study).")
     @argument("--threads", help="BLAS/OpenMP threads per trial (default 1; 'all' for no limit).")
+    @argument(
+        "--background",
+        action="store_true",
+        help="Run the study in a thread: the notebook stays usable; stop it with the dashboard or tune.study.stop().",
+    )
     @cell_magic
     def tune(self, line: str, cell: str) -> None:
         """Tune the hyperparameters marked with tune.* in this cell.
@@ -80,17 +94,39 @@ class TuneMagics(Magics):
             study, objective, strategy, n_trials = self._prepare(cmd, cell)
         except HpmagicError as exc:
             raise UsageError(str(exc)) from None
-        study.optimize(
-            objective,
-            strategy,
-            n_trials=n_trials,
-            timeout=cmd.timeout,
-            max_failures=cmd.max_failures,
-            reporters=[default_reporter()],
-            threads=cmd.threads,
-            catch_interrupt=True,
+        reporter = make_reporter(
+            self.display,
+            top_k=self.table_rows,
+            on_use_best=lambda: self._publish(cmd, study, objective),
+            background=cmd.background,
         )
-        self._publish(cmd, study, objective)
+
+        def run() -> None:
+            try:
+                study.optimize(
+                    objective,
+                    strategy,
+                    n_trials=n_trials,
+                    timeout=cmd.timeout,
+                    max_failures=cmd.max_failures,
+                    reporters=[reporter] if reporter is not None else [],
+                    threads=cmd.threads,
+                    catch_interrupt=True,
+                )
+            finally:
+                self._publish(cmd, study, objective)
+
+        if not cmd.background:
+            run()
+            return
+        tune_object.study = study
+        if cmd.out:
+            self.shell.user_ns[cmd.out] = study
+        thread = threading.Thread(target=run, name=f"hpmagic study {study.name}", daemon=True)
+        self._background[study.name] = thread
+        thread.start()
+        if reporter is None:
+            print(f"hpmagic: study {study.name!r} runs in the background; tune.study.stop() stops it")
 
     def _prepare(self, cmd: TuneCommand, cell: str) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
@@ -130,8 +166,11 @@ class TuneMagics(Magics):
             store = self._stores[key] = Storage(key)
         return store
 
-    def _publish(self, cmd: TuneCommand, study: Study, objective: Any) -> None:
-        """Put the best trial's variables, ``tune.best`` and ``tune.study`` (and ``--out``) in the namespace."""
+    def _publish(self, cmd: TuneCommand, study: Study, objective: Any) -> str:
+        """Put the best trial's variables, ``tune.best`` and ``tune.study`` (and ``--out``) in the namespace.
+
+        Returns a sentence saying what was published (the dashboard's "Use best" shows it).
+        """
         ns = self.shell.user_ns
         best = study.best_trial
         variables = objective.best_variables if best is not None and objective.best_number == best.number else None
@@ -148,6 +187,50 @@ class TuneMagics(Magics):
             tune_object.storage_path = os.path.abspath(os.path.expanduser(cmd.storage))
         if cmd.out:
             ns[cmd.out] = study
+        if best is None:
+            return "no complete trial to publish"
+        names = ", ".join(sorted(variables or {})) or "no variables"
+        return f"published trial {best.number}: tune.best and {names}"
+
+    @magic_arguments()
+    @argument("name", nargs="*", help="The study's name (default: the newest study in the store).")
+    @argument("--storage", help="The study store (default: %%config TuneMagics.storage, hpmagic.db).")
+    @line_magic
+    def tune_show(self, line: str) -> None:
+        """Show a stored study's dashboard again, e.g. after a kernel restart: %tune_show NAME."""
+        args = parse_argstring(self.tune_show, line)
+        try:
+            store = self._store(unquote(args.storage) or self.storage)
+            name = unquote(" ".join(args.name)) if args.name else None
+            if name is None:
+                studies = store.list_studies()
+                if not studies:
+                    raise OptionError(f"there is no study in {store.path!r} yet")
+                name = studies[0]["name"]
+            study = load_study(name, store)
+        except HpmagicError as exc:
+            raise UsageError(str(exc)) from None
+        reporter = make_reporter(self.display, top_k=self.table_rows)
+        if hasattr(reporter, "load"):
+            reporter.load(study).show()
+        elif isinstance(reporter, HTMLReporter):
+            from IPython.display import HTML, display
+
+            display(HTML(results_html(study)))
+        else:
+            print(results_text(study))
+
+    @magic_arguments()
+    @argument("--storage", help="The study store (default: %%config TuneMagics.storage, hpmagic.db).")
+    @line_magic
+    def tune_list(self, line: str) -> StudyList:
+        """List the studies in the store: name, state, strategy, trials, best value."""
+        args = parse_argstring(self.tune_list, line)
+        try:
+            store = self._store(unquote(args.storage) or self.storage)
+            return StudyList(store.path, store.list_studies())
+        except HpmagicError as exc:
+            raise UsageError(str(exc)) from None
 
     def close(self) -> None:
         """Close the stores this magic opened (on unload)."""
