@@ -245,7 +245,10 @@ class DashboardModel:
         complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
         complete.sort(key=lambda t: (sign * t.value, t.number))  # type: ignore[operator]
         chosen: dict[int, Trial] = {t.number: t for t in complete[: self.top_k]}
-        for t in trials[-self.latest :] if self.latest else []:
+        latest = (
+            [t for t in trials[-(self.latest + 1) :] if t is not self.running][-self.latest :] if self.latest else []
+        )
+        for t in latest:
             chosen.setdefault(t.number, t)
         if self.running is not None:
             chosen.setdefault(self.running.number, self.running)

@@ -1,0 +1,155 @@
+"""The widget dashboard driven by a real study (widgets without a front end: their state is what a browser gets)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+import hpmagic
+from hpmagic import tune
+from hpmagic.display.dashboard import Dashboard
+from hpmagic.events import TrialFinished
+from hpmagic.space import Float, Space
+from hpmagic.strategies import get_strategy
+from hpmagic.study import create_study
+
+
+class _Shown(Dashboard):
+    """A dashboard that records instead of displaying (no IPython display here)."""
+
+    def show(self) -> None:
+        self.shown = True
+
+
+def _run(dashboard, fn=lambda p: (p["x"] - 1) ** 2, n=12, strategy="random", space=None, **kw):
+    space = space or {"x": tune.uniform(-3, 3), "k": tune.choice(["a", "b"])}
+    return hpmagic.optimize(fn, space, strategy=strategy, n_trials=n, seed=0, reporters=[dashboard], **kw)
+
+
+def test_finished_dashboard_shows_the_whole_study():
+    dash = _Shown(top_k=5, min_interval=0, plot_interval=0)
+    study = _run(dash)
+    assert dash.shown
+    assert dash.status.value == "finished"
+    assert dash.progress_text.value.startswith("12/12 trials")
+    assert dash.bar.value == pytest.approx(1.0) and dash.bar.bar_style == "success"
+    assert f"best {study.best_value:.6g}" in dash.best.value
+    assert dash.table.value.count("<tr class=") == len(dash.model.rows())
+    assert f'data-number="{study.best_trial.number}"' in dash.table.value
+    assert bytes(dash.plot.value).startswith(b"\x89PNG")
+    assert dash.stop_button.disabled and dash.pause_button.disabled
+    titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
+    assert titles == ["Convergence", "Parallel coordinates", "Parameter vs objective"]
+    assert "hpmagic-dashboard" in dash.widget._dom_classes
+    bundle = dash._bundle()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
+    assert "<table>" in bundle["text/html"] and "data:image/png;base64," in bundle["text/html"]
+
+
+def test_bayes_study_gets_a_partial_dependence_tab():
+    dash = _Shown(min_interval=0, plot_interval=0)
+    _run(
+        dash,
+        strategy="bayes",
+        n=12,
+        space={"x": tune.uniform(-3, 3), "y": tune.int(0, 4)},
+        fn=lambda p: (p["x"] - 1) ** 2 + p["y"],
+    )
+    titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
+    assert titles[-1] == "Partial dependence"
+    assert bytes(dash.explore.children[-1].value).startswith(b"\x89PNG")
+
+
+def test_sorting_the_table_by_a_parameter():
+    dash = _Shown(top_k=20, min_interval=0, plot_interval=0)
+    study = _run(dash, n=8)
+    dash.sort.value = "x"
+    xs = sorted(t.params["x"] for t in study.trials)
+    first = min(study.trials, key=lambda t: t.params["x"]).number
+    assert dash.table.value.index(f'data-number="{first}"') < min(
+        dash.table.value.index(f'data-number="{t.number}"') for t in study.trials if t.number != first
+    )
+    dash.reverse.value = True
+    last = max(study.trials, key=lambda t: t.params["x"]).number
+    assert dash.table.value.index(f'data-number="{last}"') < dash.table.value.index(f'data-number="{first}"')
+    assert len(xs) == 8
+
+
+def test_stop_button_ends_the_study_after_the_running_trial():
+    dash = _Shown(min_interval=0, plot_interval=10)
+    calls = []
+
+    def fn(p):
+        calls.append(p)
+        if len(calls) == 3:
+            dash.stop_button.click()  # as the browser would, from the button's callback
+        return p["x"]
+
+    study = _run(dash, fn=fn, n=50)
+    assert len(study.trials) == 3
+    assert all(t.state.value == "complete" for t in study.trials)
+    assert dash.status.value == "stopped"
+    assert study.last_finish.reason == "stopped"
+
+
+def test_pause_button_holds_the_study_until_resume():
+    dash = _Shown(min_interval=0, plot_interval=10)
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    seen_while_paused = []
+
+    def reporter(event):
+        dash(event)
+        if isinstance(event, TrialFinished) and event.trial.number == 1:
+            dash.pause_button.click()
+            assert dash.pause_button.description == "Resume"
+
+            def later():
+                seen_while_paused.append((len(study.trials), dash.status.value))
+                dash.pause_button.click()
+
+            threading.Timer(0.4, later).start()
+
+    study.optimize(lambda ctx: ctx.use_all()["x"], get_strategy("random"), n_trials=4, reporters=[reporter])
+    assert seen_while_paused == [(2, "paused")]
+    assert len(study.trials) == 4
+    assert dash.status.value == "finished"
+
+
+def test_failed_trials_panel_is_collapsed_and_escaped():
+    dash = _Shown(min_interval=0, plot_interval=0)
+
+    def fn(p):
+        if p["x"] < 0:
+            print("<noisy> log")
+            raise ValueError("negative <x>")
+        return p["x"]
+
+    _run(dash, fn=fn, n=10)
+    panel = dash.failures.value
+    assert panel.startswith("<details><summary>") and "open" not in panel
+    assert "ValueError: negative &lt;x&gt;" in panel
+    assert "&lt;noisy&gt; log" in panel
+    assert "<x>" not in panel
+
+
+def test_use_best_button_publishes_again():
+    published = []
+    dash = _Shown(min_interval=0, plot_interval=0, on_use_best=lambda: published.append(1) or "published trial 3")
+    _run(dash, n=4)
+    assert not dash.use_best_button.disabled
+    dash.use_best_button.click()
+    assert published == [1]
+    assert "published trial 3" in dash.message.value
+
+
+def test_load_shows_a_stored_study(tmp_path):
+    path = tmp_path / "s.db"
+    _run(_Shown(), n=5, storage=str(path), name="stored")
+    study = hpmagic.load_study("stored", str(path))
+    dash = _Shown().load(study)
+    assert dash.progress_text.value.startswith("5 trials")
+    assert dash.status.value == "finished"
+    assert dash.table.value.count("<tr class=") == 5
