@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.display.table import results_html
+from hpmagic.display.table import results_html, results_text
 from hpmagic.display.view_model import DashboardModel, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
 
@@ -194,7 +194,7 @@ class Dashboard:
                 "version_minor": 0,
                 "model_id": self.widget.model_id,
             },
-            "text/plain": f"hpmagic dashboard: {self.model.header()}",
+            "text/plain": results_text(study) if study is not None and self.model.finished else self.model.header(),
             "text/html": static,
         }
 

@@ -1,0 +1,79 @@
+"""A notebook with the live dashboard, run by nbclient in a real kernel: its saved widget state shows the study."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+CELLS = [
+    "%load_ext hpmagic",
+    "%%tune --strategy bayes --trials 12 --seed 0 --name nb-dash --maximize\n"
+    "x = tune.uniform(-2, 2)\nkind = tune.choice(['a', '<b>'])\n"
+    "if x > 1.5:\n    raise ValueError('too far')\n-(x - 0.5) ** 2 + (kind == 'a')",
+    "%tune_list",
+    "%tune_show nb-dash",
+]
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.NotebookNode, Path]:
+    workdir = tmp_path_factory.mktemp("dashboard")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(workdir)}}
+    )
+    client.execute()
+    return nb, workdir
+
+
+def _models(nb: nbformat.NotebookNode) -> dict[str, dict]:
+    return nb.metadata["widgets"][WIDGET_STATE]["state"]
+
+
+def _by_class(models: dict[str, dict], css: str) -> list[dict]:
+    return [m["state"] for m in models.values() if css in m["state"].get("_dom_classes", [])]
+
+
+def test_saved_widget_state_shows_the_finished_study(executed):
+    nb, _ = executed
+    models = _models(nb)
+    progress = [s["value"] for s in _by_class(models, "hpmagic-progress-text")]
+    assert any(p.startswith("12/12 trials") for p in progress), progress
+    assert "finished" in [s["value"] for s in _by_class(models, "hpmagic-status")]
+    tables = [s["value"] for s in _by_class(models, "hpmagic-table")]
+    assert any(t.count("<tr class=") >= 8 for t in tables), [t.count("<tr class=") for t in tables]
+    assert all("<b>" not in t.replace("<b>best", "") for t in tables)  # the '<b>' choice is escaped
+    assert any("&lt;b&gt;" in t for t in tables)
+    assert any(s["value"].startswith("best ") for s in _by_class(models, "hpmagic-best"))
+    assert _by_class(models, "hpmagic-plot"), "the live plot is an Image widget"
+    explore = _by_class(models, "hpmagic-explore")
+    assert explore and any("Partial dependence" in s.get("titles", []) for s in explore)
+
+
+def test_dashboard_output_keeps_a_static_rendering(executed):
+    nb, _ = executed
+    outputs = nb.cells[1].outputs
+    views = [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
+    assert len(views) == 1, "one dashboard, nothing else printed by the run"
+    data = views[0]["data"]
+    assert data[WIDGET_VIEW]["model_id"] in _models(nb)
+    assert "<table>" in data["text/html"] and "data:image/png;base64," in data["text/html"]
+    assert "12 trials" in data["text/plain"] or "of 12 trials" in data["text/plain"]
+    streams = [o for o in outputs if o.get("output_type") == "stream"]
+    assert streams == [], f"trial output leaked into the cell: {streams}"
+
+
+def test_tune_list_and_tune_show(executed):
+    nb, _ = executed
+    listing = "".join(o["data"].get("text/html", "") for o in nb.cells[2].outputs if "data" in o)
+    assert "nb-dash" in listing and "bayes" in listing
+    shown = [o for o in nb.cells[3].outputs if WIDGET_VIEW in o.get("data", {})]
+    assert len(shown) == 1
+    assert "nb-dash" in shown[0]["data"]["text/html"]
