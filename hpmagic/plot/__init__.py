@@ -1,0 +1,35 @@
+"""Plots of a study: convergence, parallel coordinates, one parameter against the objective, partial dependence.
+
+Each plot function takes a Study (or any object with ``trials``, ``direction`` and ``space``) and ``ax=None``, draws
+on a pyplot-free matplotlib Figure, and returns the Axes. The numbers behind each plot come from the ``*_data``
+functions, which need no matplotlib. ``render_png`` turns a figure into PNG bytes.
+"""
+
+from __future__ import annotations
+
+from hpmagic.plot._data import (
+    AxisData,
+    ConvergenceData,
+    ParallelData,
+    ScatterData,
+    convergence_data,
+    parallel_data,
+    scatter_data,
+)
+from hpmagic.plot._draw import convergence, parallel_coordinates, param_scatter, partial_dependence
+from hpmagic.plot._render import render_png
+
+__all__ = [
+    "AxisData",
+    "ConvergenceData",
+    "ParallelData",
+    "ScatterData",
+    "convergence",
+    "convergence_data",
+    "parallel_coordinates",
+    "parallel_data",
+    "param_scatter",
+    "partial_dependence",
+    "render_png",
+    "scatter_data",
+]
