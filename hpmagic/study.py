@@ -302,6 +302,12 @@ class Study:
             if not catch_interrupt:
                 raise
             return self.last_finish  # type: ignore[return-value]
+        except Exception as exc:
+            # Not the user's code (that fails only its trial): a broken store or strategy. End visibly, then raise.
+            self._running = False
+            with contextlib.suppress(Exception):
+                self._end("error", f"the study stopped on an error: {_one_line(exc)}", emit)
+            raise
         self._end(reason, message, emit)
         return self.last_finish  # type: ignore[return-value]
 

@@ -683,3 +683,26 @@ def test_background_thread_output_does_not_capture_other_threads():
         sys.stdout = old
     assert main_out.getvalue() == "from the notebook\n"
     assert study.trials[0].stdout == "from the trial\n"
+
+
+def test_an_internal_error_ends_the_study_visibly_and_is_raised():
+    """A broken strategy is not the user's fault: the loop reports the end to the displays, then raises."""
+    from hpmagic.events import StudyFinished
+    from hpmagic.space import Float, Space
+    from hpmagic.strategies import RandomStrategy
+    from hpmagic.study import create_study
+
+    class Broken(RandomStrategy):
+        def ask(self):
+            if self.n_asked == 2:
+                raise RuntimeError("strategy bug")
+            return super().ask()
+
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    events = []
+    with pytest.raises(RuntimeError, match="strategy bug"):
+        study.optimize(lambda ctx: 1.0, Broken(), n_trials=5, reporters=[events.append])
+    finished = [e for e in events if isinstance(e, StudyFinished)]
+    assert [f.reason for f in finished] == ["error"]
+    assert not study.running
+    assert len(study.trials) == 2

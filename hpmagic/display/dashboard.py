@@ -309,7 +309,8 @@ class Dashboard:
         """Tick the elapsed time and ETA every second, even while a long trial runs."""
 
         def tick() -> None:
-            while not self.model.finished:
+            study = self.model.study
+            while not self.model.finished and (study is None or study.running):
                 time.sleep(1.0)
                 if not self.model.finished:
                     try:

@@ -36,6 +36,7 @@ _END_STATUS = {
     "stopped": "stopped",
     "interrupted": "interrupted",
     "failures": "failed",
+    "error": "failed",
 }
 
 
