@@ -1,8 +1,8 @@
 """The plots themselves: matplotlib drawing over the numbers ``_data`` computes.
 
-Figures are plain ``matplotlib.figure.Figure`` objects with an Agg canvas, never pyplot's: pyplot keeps global
-state (not thread-safe, and the live dashboard draws from a reporter) and may open windows. matplotlib is imported
-inside the functions, so ``import hpmagic.plot`` stays cheap for code that only wants the data.
+Called without ``ax`` a plot makes a pyplot figure, so a notebook shows it like any matplotlib plot. Given an Axes
+it draws only there: the live dashboard passes Axes on pyplot-free Figures, since pyplot's global state is not
+thread-safe. matplotlib is imported inside the functions, so ``import hpmagic.plot`` stays cheap.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ class StudyLike(Protocol):
 
 
 def _new_axes(figsize: tuple[float, float]) -> Axes:
-    """One Axes on a fresh pyplot-free Figure with an Agg canvas."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """One Axes on a new pyplot figure, so that a notebook shows it like any matplotlib plot.
 
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig.add_subplot()
+    The dashboard never comes here: it passes its own Axes on a pyplot-free Figure (safe off the main thread).
+    """
+    import matplotlib.pyplot as plt
+
+    _fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
 
 
 def _name(study: Any) -> str:
@@ -385,12 +386,10 @@ def partial_dependence(
 
         n = len(data.names)
         if fig is None:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
+            import matplotlib.pyplot as plt
 
             side = max(3.0, 2.2 * n)
-            fig = Figure(figsize=(side, side))
-            FigureCanvasAgg(fig)
+            fig = plt.figure(figsize=(side, side))
         host = fig.add_subplot()
         before = len(fig.axes)
         plot_objective(

@@ -357,3 +357,52 @@ def test_config_storage_points_markers_outside_a_study_at_that_store(ip, tmp_pat
 def test_help_usage_line_names_the_cell_magic(ip, capsys):
     ip.run_cell("%%tune?\n")
     assert "%%tune [--strategy" in capsys.readouterr().out
+
+
+def test_background_study_leaves_the_shell_usable_and_publishes_at_the_end(ip, capsys):
+    import time
+
+    cell = "import time\nx = tune.uniform(0, 1)\ntime.sleep(0.05)\nprint('trial log')\nresult = x\nx\n"
+    assert run(ip, "--strategy random --trials 10 --seed 0 --background --name bg --out bg_study", cell).success
+    study = ip.user_ns["bg_study"]
+    assert study is hpmagic.tune.study
+    assert ip.run_cell("print('notebook still usable')").success  # runs while the study goes on
+    deadline = time.monotonic() + 30
+    while study.running or len(study.trials) < 10:
+        assert time.monotonic() < deadline, "the background study did not finish"
+        time.sleep(0.05)
+    magics = ip.magics_manager.registry["TuneMagics"]
+    magics._background["bg"].join(10)
+    out = capsys.readouterr().out
+    assert "runs in the background" in out
+    assert "notebook still usable" in out
+    assert "trial log" not in out
+    assert study.last_finish.reason == "budget"
+    assert ip.user_ns["result"] == study.best_trial.params["x"]
+
+
+def test_background_study_stops_on_request(ip):
+    import time
+
+    cell = "import time\nx = tune.uniform(0, 1)\ntime.sleep(0.1)\nx\n"
+    run(ip, "--strategy random --trials 200 --seed 0 --background --name bg-stop", cell)
+    study = hpmagic.tune.study
+    while len(study.trials) < 3:
+        time.sleep(0.02)
+    study.stop()
+    ip.magics_manager.registry["TuneMagics"]._background["bg-stop"].join(10)
+    assert study.last_finish.reason == "stopped"
+    assert 3 <= len(study.trials) < 200
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+
+
+def test_tune_list_and_tune_show_in_a_terminal(ip, capsys):
+    run(ip, "--strategy random --trials 3 --seed 0 --name listed", QUADRATIC)
+    capsys.readouterr()
+    listing = ip.run_line_magic("tune_list", "")
+    assert "listed" in repr(listing) and "3" in repr(listing)
+    ip.run_line_magic("tune_show", "listed")
+    out = capsys.readouterr().out
+    assert "Study listed" in out and "3 complete of 3 trials" in out
+    with pytest.raises(UsageError, match="no study named 'missing'"):
+        ip.run_line_magic("tune_show", "missing")

@@ -92,13 +92,35 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture(autouse=True)
-def no_pyplot_figures() -> Any:
-    """The plots never go through pyplot: no figure may be left in its registry (windows, leaks, threads)."""
+def close_pyplot_figures() -> Any:
+    """Without ``ax`` the plots make pyplot figures (so notebooks show them): close them after each test."""
     yield
-    import sys
+    import matplotlib.pyplot as plt
 
-    if "matplotlib.pyplot" in sys.modules:
-        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+    plt.close("all")
+
+
+def test_with_an_axes_given_no_pyplot_figure_is_made(study: Study) -> None:
+    """The dashboard draws off the main thread into its own Figure: pyplot's global registry must stay empty."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    for draw in (
+        lambda ax: convergence(study, ax=ax),
+        lambda ax: parallel_coordinates(study, ax=ax),
+        lambda ax: param_scatter(study, "lr", ax=ax),
+    ):
+        draw(new_axes())
+    partial_dependence(study, fig=new_axes().figure)
+    assert plt.get_fignums() == []
+
+
+def test_without_an_axes_the_plot_is_a_pyplot_figure(study: Study) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    ax = convergence(study)
+    assert plt.get_fignums() == [ax.figure.number]
 
 
 # -- convergence -----------------------------------------------------------------------------------------------------
