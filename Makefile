@@ -1,6 +1,7 @@
 # make demo: run notebooks/quickstart.ipynb for real in a Jupyter kernel and print its results.
 # make test: run the whole test suite.
 # make lint: ruff check and ruff format --check.
+# make browser-deps: install Debian's Chromium for the browser tests (tests/browser), if it is missing (root only).
 # All of them use one virtual environment, .venv, created and filled on first use.
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ DEMO_DIR := build/demo
 # In a venv, look for kernel specs in the venv before the user's folders, so "python3" is the venv's ipykernel.
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean browser-deps
 
 venv: $(STAMP)
 
@@ -37,6 +38,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) -m pytest
+
+# Playwright drives the system's Chromium: its own browser download is not reachable from these machines.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" != 0 ]; then echo "the browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium fonts-liberation; }
+	@chromium --version 2>/dev/null || true
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
