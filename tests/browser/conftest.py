@@ -402,7 +402,8 @@ def run_cell(page: Any, index: int) -> None:
 
 def run_all(page: Any) -> None:
     """Run every cell of the notebook (JupyterLab's Run > Run All Cells command)."""
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Not awaited: the command's promise resolves only when the last cell has finished.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 def execution_count(page: Any, index: int) -> str:

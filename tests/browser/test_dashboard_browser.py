@@ -9,6 +9,8 @@ is what makes a Stop button possible. The others run a real %%tune study and sto
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,13 @@ import pytest
 from .conftest import (
     JupyterLab,
     diagnostics,
+    execution_count,
     open_notebook,
+    run_all,
     run_cell,
     screenshot,
     wait_for_cell_done,
+    wait_for_kernel_idle,
     wait_until,
     write_notebook,
 )
@@ -168,3 +173,205 @@ def test_widget_callbacks_run_while_cell_is_busy(page, jupyter_lab: JupyterLab, 
     screenshot(page, f"busy-cell-stopped-{routing}")
     # The loop saw the flag within a couple of iterations of the click (0.5 s each).
     assert stopped_at <= clicked_at + 4, (stopped_at, clicked_at)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The %%tune dashboard
+
+TUNE_CELL = """\
+%%tune --strategy random --trials 40 --seed 0 --name {name} --storage {storage}
+import time
+x = tune.uniform(-2, 2)
+time.sleep(0.4)
+(x - 1) ** 2
+"""
+
+DASHBOARD = ".hpmagic-dashboard"
+
+# Measured: with the dashboard as it is, Stop and Pause are only handled after the whole study (ipykernel 7.4 sends
+# the buttons' clicks to the busy main shell, see FRONTEND_SUBSHELL_ROUTING). Patching the dashboard's buttons as
+# FRONTEND_SUBSHELL_ROUTING does makes both tests pass. strict: remove this mark once the dashboard does that itself.
+DASHBOARD_CONTROLS_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="the dashboard's Stop/Pause clicks wait behind the busy cell: ipykernel 7.4 routes them to the main shell "
+    "unless the buttons' comms honour the front end's subshell (comm._reply_subshell_for)",
+)
+
+
+def _done_trials(page) -> int:
+    """N in the dashboard's "N/M trials" text, -1 while it is not shown."""
+    match = re.search(r"(\d+)\s*/\s*40 trials", _text(page, ".hpmagic-progress-text"))
+    return int(match.group(1)) if match else -1
+
+
+def _status(page) -> str:
+    return _text(page, ".hpmagic-status").strip()
+
+
+def _stored_trials(storage: Path, name: str) -> list[tuple[int, str]]:
+    """(number, state) of the study's trials, read from the SQLite store without writing to it."""
+    if not storage.exists():
+        return []
+    con = sqlite3.connect(f"file:{storage}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(
+            "SELECT t.number, t.state FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? "
+            "ORDER BY t.number",
+            (name,),
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _n_complete(storage: Path, name: str) -> int:
+    return sum(state == "complete" for _, state in _stored_trials(storage, name))
+
+
+def _dashboard_state(page) -> str:
+    return (
+        f"\nprogress {_text(page, '.hpmagic-progress-text')!r}, status {_status(page)!r}, "
+        f"stop button {page.locator('.hpmagic-stop').count()}, pause button {_text(page, '.hpmagic-pause')!r}"
+    )
+
+
+def _start_study(page, lab: JupyterLab, name: str) -> Path:
+    """Open a notebook with %load_ext and a 40-trial %%tune cell, run both, wait for the dashboard to count 2 trials."""
+    storage = lab.root_dir / f"{name}.db"
+    path = write_notebook(
+        lab.root_dir, f"{name}.ipynb", ["%load_ext hpmagic", TUNE_CELL.format(name=name, storage=storage)]
+    )
+    open_notebook(page, lab.base_url, path)
+    run_all(page)
+    wait_for_cell_done(page, 0, timeout=60)
+    page.locator(DASHBOARD).wait_for(state="visible", timeout=60_000)
+    for cls in ("hpmagic-progress", "hpmagic-progress-text", "hpmagic-status", "hpmagic-stop", "hpmagic-pause"):
+        assert page.locator(f"{DASHBOARD} .{cls}").count() == 1, f"no .{cls} in the dashboard" + diagnostics(page)
+    wait_until(
+        lambda: _done_trials(page) >= 2,
+        60,
+        lambda: "the dashboard did not count 2 trials" + _dashboard_state(page) + diagnostics(page, lab),
+    )
+    return storage
+
+
+def _click_button(page, cls: str, description: str) -> None:
+    button = page.locator(f"{DASHBOARD} .{cls}")
+    assert button.inner_text().strip() == description, (button.inner_text(), description)
+    assert button.is_enabled(), f"{description} is disabled" + _dashboard_state(page)
+    button.click()
+
+
+@DASHBOARD_CONTROLS_XFAIL
+def test_live_dashboard_progress_and_stop(page, jupyter_lab: JupyterLab) -> None:
+    pytest.importorskip("hpmagic.display.dashboard")
+    name = "browser-stop"
+    started = time.monotonic()
+    storage = _start_study(page, jupyter_lab, name)
+    first = _done_trials(page)
+    screenshot(page, "dashboard-running")
+    assert execution_count(page, 1) == "*", "the %%tune cell is no longer running" + _dashboard_state(page)
+
+    # The progress advances live while the cell runs.
+    wait_until(
+        lambda: _done_trials(page) > first,
+        20,
+        lambda: f"the progress stayed at {first}/40" + _dashboard_state(page) + diagnostics(page),
+    )
+    assert execution_count(page, 1) == "*"
+
+    clicked_at = _done_trials(page)
+    _click_button(page, "hpmagic-stop", "Stop")
+    wait_until(
+        lambda: _status(page) == "stopped",
+        15,
+        lambda: (
+            f"the study did not stop within 15 s of Stop at {clicked_at}/40"
+            + _dashboard_state(page)
+            + diagnostics(page, jupyter_lab)
+        ),
+    )
+    wait_for_cell_done(page, 1, timeout=30)
+    wait_for_kernel_idle(page)
+    screenshot(page, "dashboard-stopped")
+    elapsed = time.monotonic() - started
+
+    trials = _stored_trials(storage, name)
+    states = [state for _, state in trials]
+    assert 3 <= len(trials) < 40, (len(trials), elapsed)
+    # Stop lets the running trial finish: nothing is left running or interrupted.
+    assert set(states) == {"complete"}, trials
+    assert len(trials) <= clicked_at + 3, f"Stop at {clicked_at} trials, {len(trials)} stored"
+
+    rows = page.locator(f"{DASHBOARD} .hpmagic-table table tr[data-state]")
+    shown = {
+        int(n): s
+        for n, s in zip(
+            rows.evaluate_all("rs => rs.map(r => r.dataset.number)"),
+            rows.evaluate_all("rs => rs.map(r => r.dataset.state)"),
+            strict=True,
+        )
+    }
+    stored = dict(trials)
+    assert shown, "the live table shows no trial" + diagnostics(page)
+    assert set(shown.items()) <= set(stored.items()), (shown, stored)
+    if len(stored) <= 10:  # the live table keeps the 10 best plus the latest: a short study is shown whole
+        assert shown == stored, (shown, stored)
+    assert f"{len(trials)}/40 trials" in _text(page, ".hpmagic-progress-text")
+
+
+@DASHBOARD_CONTROLS_XFAIL
+def test_dashboard_pause_and_resume(page, jupyter_lab: JupyterLab) -> None:
+    pytest.importorskip("hpmagic.display.dashboard")
+    name = "browser-pause"
+    storage = _start_study(page, jupyter_lab, name)
+
+    _click_button(page, "hpmagic-pause", "Pause")
+    wait_until(
+        lambda: _status(page) == "paused",
+        15,
+        lambda: (
+            "the study did not pause within 15 s of Pause" + _dashboard_state(page) + diagnostics(page, jupyter_lab)
+        ),
+    )
+    wait_until(
+        lambda: page.locator(f"{DASHBOARD} .hpmagic-pause").inner_text().strip() == "Resume",
+        5,
+        lambda: "the Pause button does not say Resume while paused" + _dashboard_state(page),
+    )
+    paused_at = _n_complete(storage, name)
+    stored = _stored_trials(storage, name)
+    assert all(state == "complete" for _, state in stored), f"a trial is running while paused: {stored}"
+    screenshot(page, "dashboard-paused")
+    # Nothing advances while paused (2 s is five trials' worth).
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert _n_complete(storage, name) == paused_at, "trials went on while paused" + _dashboard_state(page)
+        time.sleep(0.25)
+    assert execution_count(page, 1) == "*", "the cell ended while paused" + _dashboard_state(page)
+
+    _click_button(page, "hpmagic-pause", "Resume")
+    wait_until(
+        lambda: _n_complete(storage, name) > paused_at,
+        15,
+        lambda: (
+            f"no trial after Resume (stuck at {paused_at})" + _dashboard_state(page) + diagnostics(page, jupyter_lab)
+        ),
+    )
+    wait_until(
+        lambda: _status(page) == "running",
+        10,
+        lambda: "the status is not running after Resume" + _dashboard_state(page),
+    )
+    assert page.locator(f"{DASHBOARD} .hpmagic-pause").inner_text().strip() == "Pause"
+
+    _click_button(page, "hpmagic-stop", "Stop")
+    wait_until(
+        lambda: _status(page) == "stopped",
+        15,
+        lambda: "the study did not stop within 15 s of Stop" + _dashboard_state(page) + diagnostics(page, jupyter_lab),
+    )
+    wait_for_cell_done(page, 1, timeout=30)
+    screenshot(page, "dashboard-resumed-stopped")
+    trials = _stored_trials(storage, name)
+    assert paused_at < len(trials) < 40, (paused_at, trials)
+    assert {state for _, state in trials} == {"complete"}, trials
