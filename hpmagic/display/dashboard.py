@@ -103,6 +103,8 @@ class Dashboard:
         self.explore.layout.display = "none"
         self.message = tagged(w.HTML(), "hpmagic-message")
 
+        for control in (self.stop_button, self.pause_button, self.use_best_button, self.sort, self.reverse):
+            _handle_in_subshell(control)
         self.stop_button.on_click(lambda _b: self.stop())
         self.pause_button.on_click(lambda _b: self.toggle_pause())
         self.use_best_button.on_click(lambda _b: self.use_best())
@@ -149,6 +151,8 @@ class Dashboard:
             self.pause_button.description = "Resume" if isinstance(event, StudyPaused) else "Pause"
             self.pause_button.icon = "play" if isinstance(event, StudyPaused) else "pause"
             self._refresh_text()
+            self.refresh_table()
+            self._refresh_plot()
         elif isinstance(event, StudyFinished):
             self.finish()
 
@@ -359,6 +363,19 @@ class Dashboard:
         for i, (title, _) in enumerate(tabs):
             self.explore.set_title(i, title)
         self.explore.layout.display = None
+
+
+def _handle_in_subshell(widget: Any) -> None:
+    """Let the front end's kernel subshell handle this widget's messages while the main shell runs the study.
+
+    JupyterLab 4.4+ sends each comm's messages to a subshell when the kernel has them (ipykernel 7), but ipykernel
+    7.4 re-routes a comm's incoming messages to the shell that last sent on it: the busy main shell for widgets made
+    by the running cell, so a click would wait for the study to end. Honouring the front end's choice makes Stop and
+    Pause act between trials. ``_reply_subshell_for`` is ipykernel's own hook; without it nothing changes.
+    """
+    comm = getattr(widget, "comm", None)
+    if comm is not None and hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = lambda data, default: default
 
 
 def _image(draw: Callable[[Any], Any], size: tuple[float, float] = (7, 4)) -> Any:

@@ -205,7 +205,7 @@ class DashboardModel:
         text += f" · {clock(elapsed)}"
         if self.timeout:
             text += f" of {clock(self.timeout)}"
-        if eta is not None and not self.finished:
+        if eta is not None and not self.finished and self.status != "paused":
             text += f" · ETA {clock(eta)}"
         if self._failed:
             text += f" · {self._failed} failed"
@@ -301,6 +301,15 @@ def sort_rows(rows: list[Row], sort_by: str, descending: bool | None, direction:
     return [r for _, r in present] + missing
 
 
+_STATE_COLOURS = {
+    "complete": "#1a7f37",
+    "failed": "#cf222e",
+    "pruned": "#9a6700",
+    "interrupted": "#6e7781",
+    "running": "#0969da",
+}
+
+
 def rows_html(rows: list[Row], params: list[str]) -> str:
     """The live table as HTML; every user string escaped; captured output one click away per row."""
     esc = html.escape
@@ -310,11 +319,13 @@ def rows_html(rows: list[Row], params: list[str]) -> str:
         cells = "".join(f"<td>{esc(format_value(r.params.get(p)))}</td>" for p in params)
         output = f"<details><summary>output</summary><pre>{esc(r.output)}</pre></details>" if r.output else ""
         best = " hpmagic-best-row" if r.is_best else ""
+        style = ' style="font-weight:bold"' if r.is_best else ""
         state = esc(r.state)
+        colour = _STATE_COLOURS.get(r.state, "inherit")
         body.append(
-            f'<tr class="hpmagic-row hpmagic-{state}{best}" data-state="{state}" data-number="{r.number}">'
+            f'<tr class="hpmagic-row hpmagic-{state}{best}" data-state="{state}" data-number="{r.number}"{style}>'
             f"<td>{r.number}</td>{cells}<td>{esc(format_value(r.value))}</td><td>{format_duration(r.duration)}</td>"
-            f'<td class="hpmagic-state">{esc(r.state)}</td><td>{esc(r.note)}</td><td>{output}</td></tr>'
+            f'<td class="hpmagic-state" style="color:{colour}">{state}</td><td>{esc(r.note)}</td><td>{output}</td></tr>'
         )
     return (
         "<table class='hpmagic-trials'><thead><tr><th>#</th>"

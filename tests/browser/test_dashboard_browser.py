@@ -94,11 +94,6 @@ if hasattr(button.comm, "_reply_subshell_for"):
     button.comm._reply_subshell_for = lambda data, default: default
 """
 
-IPYKERNEL_ROUTING_REASON = (
-    "ipykernel 7.4 routes a comm's incoming messages to the subshell of its last outgoing one: a widget created in "
-    "the busy cell gets its clicks on the (busy) main shell, although JupyterLab 4.6 sends them to a subshell"
-)
-
 
 def _text(page, selector: str) -> str:
     loc = page.locator(selector)
@@ -138,17 +133,10 @@ def test_widgets_render_and_callbacks_work(page, jupyter_lab: JupyterLab) -> Non
     screenshot(page, "smoke-widgets")
 
 
-@pytest.mark.parametrize(
-    "routing",
-    [
-        pytest.param("ipykernel-default", marks=pytest.mark.xfail(reason=IPYKERNEL_ROUTING_REASON, strict=False)),
-        "frontend-subshell",
-    ],
-)
-def test_widget_callbacks_run_while_cell_is_busy(page, jupyter_lab: JupyterLab, routing: str) -> None:
-    """A button's on_click runs while the cell that displayed it is still looping (the basis of a Stop button)."""
-    source = BUSY_CELL.replace("ROUTING\n", FRONTEND_SUBSHELL_ROUTING if routing == "frontend-subshell" else "")
-    path = write_notebook(jupyter_lab.root_dir, f"busy-{routing}.ipynb", [source])
+def test_widget_callbacks_run_while_cell_is_busy(page, jupyter_lab: JupyterLab) -> None:
+    """A button's on_click runs while the cell that displayed it is still looping (the mechanism of Stop and Pause)."""
+    source = BUSY_CELL.replace("ROUTING\n", FRONTEND_SUBSHELL_ROUTING)
+    path = write_notebook(jupyter_lab.root_dir, "busy.ipynb", [source])
     open_notebook(page, jupyter_lab.base_url, path)
     run_cell(page, 0)
 
@@ -170,7 +158,7 @@ def test_widget_callbacks_run_while_cell_is_busy(page, jupyter_lab: JupyterLab, 
     )
     stopped_at = int(_text(page, ".busy-status").split()[-1])
     wait_for_cell_done(page, 0, timeout=15)
-    screenshot(page, f"busy-cell-stopped-{routing}")
+    screenshot(page, "busy-cell-stopped")
     # The loop saw the flag within a couple of iterations of the click (0.5 s each).
     assert stopped_at <= clicked_at + 4, (stopped_at, clicked_at)
 
@@ -187,15 +175,6 @@ time.sleep(0.4)
 """
 
 DASHBOARD = ".hpmagic-dashboard"
-
-# Measured: with the dashboard as it is, Stop and Pause are only handled after the whole study (ipykernel 7.4 sends
-# the buttons' clicks to the busy main shell, see FRONTEND_SUBSHELL_ROUTING). Patching the dashboard's buttons as
-# FRONTEND_SUBSHELL_ROUTING does makes both tests pass. strict: remove this mark once the dashboard does that itself.
-DASHBOARD_CONTROLS_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="the dashboard's Stop/Pause clicks wait behind the busy cell: ipykernel 7.4 routes them to the main shell "
-    "unless the buttons' comms honour the front end's subshell (comm._reply_subshell_for)",
-)
 
 
 def _done_trials(page) -> int:
@@ -261,7 +240,6 @@ def _click_button(page, cls: str, description: str) -> None:
     button.click()
 
 
-@DASHBOARD_CONTROLS_XFAIL
 def test_live_dashboard_progress_and_stop(page, jupyter_lab: JupyterLab) -> None:
     pytest.importorskip("hpmagic.display.dashboard")
     name = "browser-stop"
@@ -319,7 +297,6 @@ def test_live_dashboard_progress_and_stop(page, jupyter_lab: JupyterLab) -> None
     assert f"{len(trials)}/40 trials" in _text(page, ".hpmagic-progress-text")
 
 
-@DASHBOARD_CONTROLS_XFAIL
 def test_dashboard_pause_and_resume(page, jupyter_lab: JupyterLab) -> None:
     pytest.importorskip("hpmagic.display.dashboard")
     name = "browser-pause"
