@@ -87,10 +87,21 @@ class TrialContext:
             self.dims.setdefault(name, self.space[name])
         return dict(self.trial.params)
 
-    def report(self, value: Any, step: int | None = None) -> None:
-        """Record an intermediate value; raise ``TrialPruned`` if the strategy says stop."""
+    def report(self, value: Any, step: int | None = None, grad: dict[str, Any] | None = None) -> None:
+        """Record an intermediate value; raise ``TrialPruned`` if the strategy says stop.
+
+        ``grad`` maps parameter names to the objective's derivative with respect to them (a hypergradient); the last
+        one reported is kept in ``trial.user_attrs["grad"]`` for strategies that use it.
+        """
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
             raise SpaceError(f"tune.report needs a finite number, got {value!r}")
+        if grad is not None:
+            if not isinstance(grad, dict) or not all(
+                isinstance(g, numbers.Real) and not isinstance(g, bool) and math.isfinite(float(g))
+                for g in grad.values()
+            ):
+                raise SpaceError(f"tune.report grad= needs a dict of parameter names to finite numbers, got {grad!r}")
+            self.trial.user_attrs["grad"] = {str(k): float(g) for k, g in grad.items()}
         if step is None:
             step = self.trial.intermediate[-1][0] + 1 if self.trial.intermediate else 0
         step = int(step)

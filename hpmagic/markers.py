@@ -61,11 +61,16 @@ class Tune:
 
     # -- intermediate results --------------------------------------------------------------------------------------
 
-    def report(self, value: float, step: int | None = None) -> None:
-        """Record an intermediate value of the running trial (ignored outside a study)."""
+    def report(self, value: float, step: int | None = None, *, grad: dict[str, float] | None = None) -> None:
+        """Record an intermediate value of the running trial (ignored outside a study).
+
+        ``step`` counts the trial's resource (epochs, iterations); a scheduler may stop the trial here (it is then
+        recorded as pruned, with this value). ``grad`` optionally gives d(objective)/d(parameter) for the gradient
+        strategy, e.g. ``tune.report(loss, grad={"alpha": dloss_dalpha})``.
+        """
         ctx = current_context()
         if ctx is not None:
-            ctx.report(value, step)
+            ctx.report(value, step, grad=grad)
 
     # -- results ---------------------------------------------------------------------------------------------------
 
