@@ -11,8 +11,8 @@ from hpmagic.errors import OptionError, SpaceError
 from hpmagic.events import Event
 from hpmagic.space import Dimension, Space
 from hpmagic.storage import Storage
-from hpmagic.strategies import Strategy, get_strategy
-from hpmagic.study import Study, check_budget, create_study
+from hpmagic.strategies import MedianStopping, Strategy, get_strategy
+from hpmagic.study import Study, check_budget, check_resource, create_study
 
 __all__ = ["optimize"]
 
@@ -43,6 +43,8 @@ def optimize(
     threads: int | None = 1,
     reporters: Iterable[Callable[[Event], None]] = (),
     strategy_options: Mapping[str, Any] | None = None,
+    budget: tuple[int, int] | None = None,
+    prune: str | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -62,6 +64,8 @@ def optimize(
         threads: BLAS/OpenMP threads while ``fn`` runs (None: no limit).
         reporters: callables receiving the loop's events (e.g. ``hpmagic.display.TextReporter()``).
         strategy_options: keyword options for the named strategy (e.g. ``{"points": 7}`` for grid).
+        budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in; hyperband, asha and pbt need it.
+        prune: ``"median"`` stops trials whose ``tune.report`` values fall below the median of earlier trials.
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -75,6 +79,14 @@ def optimize(
         chosen = strategy
     else:
         chosen = get_strategy(str(strategy), **dict(strategy_options or {}))
+    if prune is not None:
+        if prune != "median":
+            raise OptionError(f"prune takes 'median' or None, got {prune!r}")
+        chosen = MedianStopping(chosen)
+    if budget is not None:
+        budget = check_resource(budget)
+    elif chosen.needs_budget:
+        raise OptionError(f"the {chosen.name} strategy needs a resource range: budget=(min, max), e.g. (1, 81)")
     study = create_study(
         space=space,
         name=name,
@@ -93,5 +105,6 @@ def optimize(
         reporters=reporters,
         threads=threads,
         catch_interrupt=False,
+        budget=budget,
     )
     return study

@@ -25,6 +25,7 @@ __all__ = ["CellObjective", "build_objective", "default_study_name"]
 
 _RESULT = "__hpmagic_result__"
 _BUILDER = "__hpmagic_dimension__"
+_RESTORE = "__hpmagic_restore__"
 
 
 @dataclass(eq=False)
@@ -46,12 +47,15 @@ class CellObjective:
     dynamic: list[MarkerSite]
     user_ns: dict[str, Any]
     filename: str
+    state_names: tuple[str, ...] = ()
     best_variables: dict[str, Any] | None = None
     best_number: int | None = None
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
 
     def __call__(self, ctx: TrialContext) -> Any:
         ns = dict(self.user_ns)
+        ns[_RESTORE] = ctx.restore
+        ctx.namespace, ctx.state_names = ns, self.state_names
         self._last_ns = ns
         exec(self.code, ns)
         if self.objective_code is not None:
@@ -81,8 +85,9 @@ class CellObjective:
         strategy = RandomStrategy()
         strategy.setup(self.space, direction="minimize", seed=0)
         trial = Trial(number=-1)
-        with TrialContext(trial, self.space, dict(params), strategy):
+        with TrialContext(trial, self.space, dict(params), strategy) as ctx:
             ns = dict(self.user_ns)
+            ns[_RESTORE] = ctx.restore
             exec(self.code, ns)
         return self.assigned(ns)
 
@@ -93,7 +98,9 @@ def default_study_name(cell: str) -> str:
     return "cell-" + hashlib.sha1(normal.encode()).hexdigest()[:8]
 
 
-def build_objective(source: str, user_ns: dict[str, Any], objective: str | None = None) -> CellObjective:
+def build_objective(
+    source: str, user_ns: dict[str, Any], objective: str | None = None, state: tuple[str, ...] = ()
+) -> CellObjective:
     """Parse, check, name and compile a cell (plain Python: IPython syntax already transformed).
 
     Raises:
@@ -142,6 +149,7 @@ def build_objective(source: str, user_ns: dict[str, Any], objective: str | None 
             "the cell must end with an expression whose value is the objective (e.g. model.score(X_val, y_val)), "
             "or name one with --objective EXPR"
         )
+    _restore_state(tree, state)
     ast.fix_missing_locations(tree)
     code = compile(tree, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -154,7 +162,44 @@ def build_objective(source: str, user_ns: dict[str, Any], objective: str | None 
         dynamic=dynamic,
         user_ns=user_ns,
         filename=filename,
+        state_names=tuple(state),
     )
+
+
+def _restore_state(tree: ast.Module, names: tuple[str, ...]) -> None:
+    """Rewrite the first top-level ``name = expr`` of each state variable to take a restored snapshot when there is one.
+
+    ``clf = SGDClassifier(...)`` becomes ``clf = __hpmagic_restore__("clf", lambda: SGDClassifier(...))``, so a trial
+    that continues another (a promotion, a PBT clone) gets the saved model and the cell needs no extra code.
+    """
+    pending = set(names)
+    for node in _top_level(tree.body):
+        if not pending:
+            break
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in pending:
+                pending.discard(name)
+                thunk = ast.Lambda(args=ast.arguments([], [], None, [], [], None, []), body=node.value)
+                node.value = ast.Call(ast.Name(_RESTORE, ast.Load()), [ast.Constant(name), thunk], [])
+    if pending:
+        name = sorted(pending)[0]
+        raise CellError(
+            f"--state {name}: the cell never assigns {name} at its top level; state variables are the ones the "
+            f"cell creates, e.g. {name} = SGDClassifier(...)"
+        )
+
+
+def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements run once per trial: the cell's own, and those in its if/with/try blocks (not loops or functions)."""
+    out: list[ast.stmt] = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, ast.If):
+            out += _top_level(node.body) + _top_level(node.orelse)
+        elif isinstance(node, (ast.With, ast.Try)):
+            out += _top_level(node.body)
+    return out
 
 
 def _parse(source: str, filename: str, what: str, mode: str = "exec") -> Any:

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from hpmagic.errors import SpaceError
+from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 
@@ -50,13 +51,29 @@ class TrialContext:
         proposed: dict[str, Any],
         strategy: Strategy,
         on_report: Any = None,
+        *,
+        budget: int | None = None,
+        snapshots: SnapshotStore | None = None,
+        resume_from: int | None = None,
     ) -> None:
         self.trial = trial
         self.space = space
         self.proposed = proposed
         self.strategy = strategy
         self.on_report = on_report
+        self.budget = budget
+        self.snapshots = snapshots
         self.dims: dict[str, Dimension] = {}
+        #: Names of the namespace's variables that hold training state (``--state``), and that namespace.
+        self.state_names: tuple[str, ...] = ()
+        self.namespace: dict[str, Any] | None = None
+        #: Step and objects this trial continues from (a promotion, a resume or a PBT clone), if any.
+        self.start_step = 0
+        self.restored: dict[str, Any] | None = None
+        if resume_from is not None and snapshots is not None:
+            found = snapshots.load(resume_from)
+            if found is not None:
+                self.start_step, self.restored = found
         self._token: Any = None
 
     def __enter__(self) -> TrialContext:
@@ -87,7 +104,25 @@ class TrialContext:
             self.dims.setdefault(name, self.space[name])
         return dict(self.trial.params)
 
-    def report(self, value: Any, step: int | None = None, grad: dict[str, Any] | None = None) -> None:
+    def steps(self) -> range:
+        """The resource steps this trial may run: from after its restored step up to its budget."""
+        if self.budget is None:
+            raise SpaceError("tune.steps() needs a resource range: add --budget MIN..MAX (e.g. --budget 1..81)")
+        return range(self.start_step + 1, self.budget + 1)
+
+    def restore(self, name: str, make: Any) -> Any:
+        """The restored value of state variable ``name`` when this trial continues another, else ``make()``."""
+        if self.restored is not None and name in self.restored:
+            return self.restored[name]
+        return make()
+
+    def report(
+        self,
+        value: Any,
+        step: int | None = None,
+        grad: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         """Record an intermediate value; raise ``TrialPruned`` if the strategy says stop.
 
         ``grad`` maps parameter names to the objective's derivative with respect to them (a hypergradient); the last
@@ -106,10 +141,20 @@ class TrialContext:
             step = self.trial.intermediate[-1][0] + 1 if self.trial.intermediate else 0
         step = int(step)
         self.trial.intermediate.append((step, float(value)))
+        self.trial.user_attrs["resource"] = max(step, int(self.trial.user_attrs.get("resource", 0)))
+        self._snapshot(step, state)
         if self.on_report is not None:
             self.on_report(step, float(value))
         if self.strategy.report(self.trial, step, float(value)):
             raise TrialPruned(f"stopped by the strategy at step {step}")
+
+    def _snapshot(self, step: int, state: dict[str, Any] | None) -> None:
+        if self.snapshots is None:
+            return
+        if state is None and self.state_names and self.namespace is not None:
+            state = {name: self.namespace[name] for name in self.state_names if name in self.namespace}
+        if state:
+            self.snapshots.save(self.trial.number, step, state)
 
 
 _MISSING = object()

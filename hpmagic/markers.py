@@ -61,16 +61,48 @@ class Tune:
 
     # -- intermediate results --------------------------------------------------------------------------------------
 
-    def report(self, value: float, step: int | None = None, *, grad: dict[str, float] | None = None) -> None:
+    def steps(self, n: int | None = None) -> range:
+        """The training steps (epochs, iterations) this trial may run: ``for epoch in tune.steps(): ...``.
+
+        In a study with ``--budget MIN..MAX`` a scheduler grants each trial its budget (a promoted or cloned trial
+        starts after the step it continues from). Outside a study it counts to ``n``, else to the latest study's
+        maximum budget.
+        """
+        ctx = current_context()
+        if ctx is not None:
+            return ctx.steps()
+        if n is None and self.study is not None and self.study.resource is not None:
+            n = self.study.resource[1]
+        if n is None:
+            raise MarkerValueError("tune.steps() has no budget outside a study: pass tune.steps(n) or run %%tune first")
+        return range(1, int(n) + 1)
+
+    def report(
+        self,
+        value: float,
+        step: int | None = None,
+        *,
+        grad: dict[str, float] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         """Record an intermediate value of the running trial (ignored outside a study).
 
         ``step`` counts the trial's resource (epochs, iterations); a scheduler may stop the trial here (it is then
         recorded as pruned, with this value). ``grad`` optionally gives d(objective)/d(parameter) for the gradient
-        strategy, e.g. ``tune.report(loss, grad={"alpha": dloss_dalpha})``.
+        strategy, e.g. ``tune.report(loss, grad={"alpha": dloss_dalpha})``. ``state`` (plain-Python objectives)
+        saves objects a promoted or cloned trial continues from; see ``restored``.
         """
         ctx = current_context()
         if ctx is not None:
-            ctx.report(value, step, grad=grad)
+            ctx.report(value, step, grad=grad, state=state)
+
+    def restored(self) -> dict[str, Any] | None:
+        """The state this trial continues from (what an earlier trial passed as ``report(state=...)``), or None.
+
+        For plain-Python objectives; in a cell, ``--state`` restores the variables by itself.
+        """
+        ctx = current_context()
+        return ctx.restored if ctx is not None else None
 
     # -- results ---------------------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from hpmagic.events import (
     TrialReported,
     TrialStarted,
 )
+from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Space
 from hpmagic.storage import Storage, StudyRecord, open_storage
 from hpmagic.strategies import Strategy
@@ -69,6 +70,10 @@ class Study:
         self._pause_requested = False
         self._running = False
         self._best: Trial | None = None
+        #: The resource range ``(min, max)`` of multi-fidelity runs (``--budget``), or None.
+        self.resource: tuple[int, int] | None = None
+        #: Training-state snapshots of this study's trials (``--state``), kept while the Study object lives.
+        self.snapshots = SnapshotStore()
         for t in trials:
             self._update_best(t)
 
@@ -223,6 +228,7 @@ class Study:
         reporters: Iterable[Callable[[Event], None]] = (),
         threads: int | None = 1,
         catch_interrupt: bool = True,
+        budget: tuple[int, int] | None = None,
     ) -> StudyFinished:
         """Run trials until the budget, the timeout, the strategy's end, a stop request or too many failures.
 
@@ -235,11 +241,17 @@ class Study:
             reporters: callables that receive the loop's events.
             threads: BLAS/OpenMP threads for the objective (None leaves the libraries' own setting).
             catch_interrupt: end cleanly on KeyboardInterrupt (True) or re-raise it after saving (False).
+            budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in (epochs, iterations); the
+                multi-fidelity strategies (hyperband, asha, pbt) need it.
 
         Returns:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
         """
         check_budget(n_trials, timeout, max_failures, threads)
+        self.resource = check_resource(budget) if budget is not None else self.resource
+        if strategy.needs_budget and self.resource is None:
+            raise OptionError(f"the {strategy.name} strategy needs a resource range: --budget MIN..MAX (e.g. 1..81)")
+        strategy.resource = self.resource
         history = [t for t in self.trials if t.state.finished]
         strategy.setup(self.space, direction=self.direction, seed=self.seed, n_trials=n_trials, history=history)
         self._stop_requested = False
@@ -328,16 +340,27 @@ class Study:
         emit(self.last_finish)
 
     def _run_one(self, objective: Objective, strategy: Strategy, emit: _Emitter) -> Trial:
-        proposed = strategy.ask()
+        request = strategy.ask_request()
+        proposed = request.params
         number = self.trials[-1].number + 1 if self.trials else 0
-        trial = Trial(number=number)
+        trial = Trial(number=number, user_attrs=dict(request.attrs))
+        budget = request.budget if request.budget is not None else (self.resource[1] if self.resource else None)
+        if self.resource is not None:
+            trial.user_attrs["budget"] = budget
+        if request.resume_from is not None:
+            trial.user_attrs["continues"] = request.resume_from
         ctx = TrialContext(
             trial,
             self.space,
             proposed,
             strategy,
             on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
+            budget=budget,
+            snapshots=self.snapshots,
+            resume_from=request.resume_from,
         )
+        if ctx.start_step:
+            trial.user_attrs["start"] = ctx.start_step
         self.trials.append(trial)
         self.storage.add_trial(self.study_id, trial, self.space, params=proposed)
         emit(TrialStarted(self, trial))
@@ -511,6 +534,20 @@ def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -
         raise OptionError(f"max_failures must be a positive integer, got {max_failures!r}")
     if threads is not None and not positive_int(threads):
         raise OptionError(f"threads must be a positive integer (or None for no limit), got {threads!r}")
+
+
+def check_resource(budget: Any) -> tuple[int, int]:
+    """A valid ``(min, max)`` resource range, or an OptionError."""
+    try:
+        low, high = budget
+    except (TypeError, ValueError):
+        raise OptionError(f"budget must be a (min, max) pair of steps, got {budget!r}") from None
+    if (
+        not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (low, high))
+        or not 1 <= low <= high
+    ):
+        raise OptionError(f"budget must be two integers with 1 <= min <= max, got {budget!r}")
+    return int(low), int(high)
 
 
 @contextlib.contextmanager

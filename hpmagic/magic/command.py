@@ -9,7 +9,7 @@ from typing import Any
 from hpmagic.errors import OptionError
 from hpmagic.strategies import STRATEGIES
 
-__all__ = ["TuneCommand", "parse_duration"]
+__all__ = ["TuneCommand", "parse_budget", "parse_duration"]
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
@@ -48,6 +48,9 @@ class TuneCommand:
     out: str | None = None
     threads: int | None = 1
     background: bool = False
+    budget: tuple[int, int] | None = None
+    state: tuple[str, ...] = ()
+    prune: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -72,6 +75,12 @@ class TuneCommand:
             raise OptionError("--storage needs a file path or :memory:")
         if self.name is not None and not self.name.strip():
             raise OptionError("--name needs a non-empty name")
+        if self.prune not in (None, "median"):
+            raise OptionError(f"--prune takes 'median', got {self.prune!r}")
+        if self.state and not all(name.isidentifier() for name in self.state):
+            raise OptionError(
+                f"--state takes variable names separated by commas, e.g. clf,opt; got {','.join(self.state)!r}"
+            )
 
     @classmethod
     def from_args(cls, args: Any, defaults: Any) -> TuneCommand:
@@ -95,11 +104,25 @@ class TuneCommand:
             out=unquote(args.out),
             threads=_threads(args.threads, defaults.threads),
             background=bool(getattr(args, "background", False)),
+            budget=parse_budget(unquote(args.budget)) if args.budget is not None else None,
+            state=tuple(n.strip() for n in (unquote(args.state) or "").split(",") if n.strip()),
+            prune=(unquote(args.prune) or "").strip().lower() or None if args.prune is not None else None,
         )
 
     def options(self) -> dict[str, Any]:
         """The command as a plain dict (stored with the study)."""
         return asdict(self)
+
+
+def parse_budget(text: str | None) -> tuple[int, int]:
+    """``(1, 81)`` from ``1..81``: the resource range that ``tune.steps()`` counts in."""
+    match = re.match(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$", str(text))
+    if not match:
+        raise OptionError(f"--budget takes MIN..MAX steps, e.g. --budget 1..81; got {text!r}")
+    low, high = int(match.group(1)), int(match.group(2))
+    if not 1 <= low <= high:
+        raise OptionError(f"--budget needs 1 <= MIN <= MAX, got {text!r}")
+    return low, high
 
 
 def unquote(text: str | None) -> str | None:

@@ -18,7 +18,7 @@ from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
 from hpmagic.storage import Storage
-from hpmagic.strategies import get_strategy
+from hpmagic.strategies import MedianStopping, get_strategy
 from hpmagic.study import Study, create_study, load_study
 
 __all__ = ["TuneMagics", "parse_tune_line"]
@@ -75,6 +75,9 @@ class TuneMagics(Magics):
     @argument("--resume", action="store_true", help="Continue the latest study of this name instead of a new one.")
     @argument("--out", help="Also put the Study object in this variable (it is always in tune.study).")
     @argument("--threads", help="BLAS/OpenMP threads per trial (default 1; 'all' for no limit).")
+    @argument("--budget", help="Resource range MIN..MAX (epochs, iterations) that tune.steps() counts in, e.g. 1..81.")
+    @argument("--state", help="Variables holding training state (e.g. clf,opt): promoted or cloned trials continue.")
+    @argument("--prune", help="Early stopping on top of any strategy: median (stop trials worse than the median).")
     @argument(
         "--background",
         action="store_true",
@@ -112,6 +115,7 @@ class TuneMagics(Magics):
                     reporters=[reporter] if reporter is not None else [],
                     threads=cmd.threads,
                     catch_interrupt=True,
+                    budget=cmd.budget,
                 )
             finally:
                 self._publish(cmd, study, objective)
@@ -131,11 +135,16 @@ class TuneMagics(Magics):
     def _prepare(self, cmd: TuneCommand, cell: str) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        objective = build_objective(source, user_ns, cmd.objective)
+        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state)
         options: dict[str, Any] = {}
         if cmd.strategy == "grid":
             options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
         strategy = get_strategy(cmd.strategy, **options)
+        if cmd.prune == "median":
+            strategy = MedianStopping(strategy)
+        if strategy.needs_budget and cmd.budget is None:
+            raise OptionError(f"the {cmd.strategy} strategy needs a resource range: add --budget MIN..MAX (e.g. 1..81)")
+        strategy.resource = cmd.budget
         if objective.dynamic and not strategy.supports_dynamic:
             site = objective.dynamic[0]
             raise OptionError(

@@ -10,12 +10,22 @@ import inspect
 from typing import Any
 
 from hpmagic.errors import OptionError
-from hpmagic.strategies._base import Strategy
+from hpmagic.strategies._base import Strategy, TrialRequest
 from hpmagic.strategies._bayes import BayesStrategy
 from hpmagic.strategies._grid import GridStrategy
+from hpmagic.strategies._median import MedianStopping
 from hpmagic.strategies._random import RandomStrategy
 
-__all__ = ["BayesStrategy", "GridStrategy", "RandomStrategy", "STRATEGIES", "Strategy", "get_strategy"]
+__all__ = [
+    "BayesStrategy",
+    "GridStrategy",
+    "MedianStopping",
+    "RandomStrategy",
+    "STRATEGIES",
+    "Strategy",
+    "TrialRequest",
+    "get_strategy",
+]
 
 #: Strategy classes by the name ``--strategy`` and ``optimize(strategy=...)`` accept.
 STRATEGIES: dict[str, type[Strategy]] = {

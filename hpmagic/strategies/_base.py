@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +12,25 @@ import numpy as np
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 
-__all__ = ["Strategy"]
+__all__ = ["Strategy", "TrialRequest"]
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """What a strategy wants run next.
+
+    Attributes:
+        params: values for every dimension of the static space.
+        budget: the resource (steps, epochs) this trial may use; None: the study's maximum.
+        resume_from: number of an earlier trial whose saved state this one continues (a promotion, a PBT clone);
+            without a snapshot the trial starts from scratch and runs to ``budget``.
+        attrs: recorded in the trial's ``user_attrs`` (bracket, rung, population member...).
+    """
+
+    params: dict[str, Any]
+    budget: int | None = None
+    resume_from: int | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class Strategy(abc.ABC):
@@ -23,7 +42,8 @@ class Strategy(abc.ABC):
        ``space`` is the static space (every marker known before the first trial). ``history`` holds the study's
        trials that already finished (complete, failed or pruned), oldest first: a resumed study warm-starts from
        them and must not propose them again where that matters (grid).
-    2. For each trial: ``ask()`` returns values for every dimension of the static space. While the trial runs,
+    2. For each trial: ``ask_request()`` (by default ``ask()``, values for every dimension of the static space;
+       schedulers also say the trial's budget and which earlier trial it continues). While the trial runs,
        markers created at run time (in loops) call ``sample_dynamic``; ``report`` is called for each intermediate
        value and may return True to stop the trial early (schedulers use it; the default never stops).
     3. ``tell(trial)`` once the trial finished. Failed trials are told too (``trial.value`` is None); a strategy must
@@ -37,6 +57,10 @@ class Strategy(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether markers created at run time (loops, conditionals) are allowed.
     supports_dynamic: ClassVar[bool] = True
+    #: Whether the strategy needs a resource range (``--budget``): schedulers such as hyperband and asha.
+    needs_budget: ClassVar[bool] = False
+    #: The study's resource range ``(min, max)`` (``--budget``), set by the loop before ``setup``; None without one.
+    resource: tuple[int, int] | None = None
 
     space: Space
     direction: str
@@ -72,6 +96,10 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def ask(self) -> dict[str, Any]:
         """Values for every dimension of the static space, for the next trial."""
+
+    def ask_request(self) -> TrialRequest:
+        """The next trial with its budget and what it continues; schedulers override this, others keep ``ask``."""
+        return TrialRequest(self.ask())
 
     def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
         """Learn from a finished trial. The default ignores it."""

@@ -1,0 +1,138 @@
+"""The multi-fidelity engine: budgets, tune.steps(), training-state snapshots and continued trials, median stopping."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+import hpmagic
+from hpmagic import TrialState, tune
+from hpmagic.snapshots import SnapshotStore
+from hpmagic.strategies import RandomStrategy, TrialRequest
+from tests.magic.conftest import run
+
+
+class PromoteFirst(RandomStrategy):
+    """Trial 0 runs to step 2; trial 1 continues it to the full budget; later trials are new, at budget 2."""
+
+    name = "promote-first"
+
+    def ask_request(self) -> TrialRequest:
+        n = self.n_asked
+        params = self.ask()
+        if n == 1:
+            return TrialRequest(self.first, budget=self.resource[1], resume_from=0, attrs={"rung": 1})
+        if n == 0:
+            self.first = params
+        return TrialRequest(params, budget=2, attrs={"rung": 0})
+
+
+def test_steps_follow_the_granted_budget_and_continued_trials_resume_their_state(ip):
+    ip.run_cell("log = []")
+    cell = (
+        "lr = tune.loguniform(1e-3, 1)\n"
+        "model = {'epochs': [], 'lr': lr}\n"
+        "for epoch in tune.steps():\n"
+        "    model['epochs'].append(epoch)\n"
+        "    tune.report(len(model['epochs']) * lr, step=epoch)\n"
+        "log.append(list(model['epochs']))\n"
+        "len(model['epochs'])\n"
+    )
+    magics = ip.magics_manager.registry["TuneMagics"]
+    cmd = hpmagic.magic.parse_tune_line("--strategy random --trials 3 --seed 0 --budget 1..5 --state model")
+    study, objective, _strategy, _n = magics._prepare(cmd, cell)
+    study.optimize(objective, PromoteFirst(), n_trials=3, budget=cmd.budget)
+    t0, t1, t2 = study.trials
+    assert ip.user_ns["log"] == [[1, 2], [1, 2, 3, 4, 5], [1, 2]]  # trial 1 restored trial 0's model at step 2
+    assert [s for s, _ in t1.intermediate] == [3, 4, 5]
+    assert t1.params == t0.params and t1.value == 5
+    assert t1.user_attrs["continues"] == 0 and t1.user_attrs["start"] == 2 and t1.user_attrs["resource"] == 5
+    assert t0.user_attrs == {"rung": 0, "budget": 2, "resource": 2}
+    assert t2.user_attrs["budget"] == 2 and "continues" not in t2.user_attrs
+
+
+def test_without_state_a_continued_trial_retrains_from_scratch(ip):
+    ip.run_cell("log = []")
+    cell = (
+        "lr = tune.loguniform(1e-3, 1)\nseen = []\n"
+        "for epoch in tune.steps():\n    seen.append(epoch)\n    tune.report(lr, step=epoch)\n"
+        "log.append(seen)\nlr\n"
+    )
+    magics = ip.magics_manager.registry["TuneMagics"]
+    cmd = hpmagic.magic.parse_tune_line("--strategy random --trials 2 --seed 0 --budget 1..4")
+    study, objective, _strategy, _n = magics._prepare(cmd, cell)
+    study.optimize(objective, PromoteFirst(), n_trials=2, budget=cmd.budget)
+    assert ip.user_ns["log"] == [[1, 2], [1, 2, 3, 4]]
+
+
+def test_budget_and_state_options_from_the_magic(ip):
+    cell = "x = tune.uniform(0, 1)\nfor step in tune.steps():\n    tune.report(x * step, step=step)\nx\n"
+    assert run(ip, "--strategy random --trials 3 --seed 0 --budget 2..6", cell).success
+    study = ip.user_ns["tune"].study
+    assert study.resource == (2, 6)
+    assert all([s for s, _ in t.intermediate] == [1, 2, 3, 4, 5, 6] for t in study.trials)
+    with pytest.raises(UsageError, match="--budget takes MIN..MAX"):
+        ip.run_cell_magic("tune", "--budget 5", cell)
+    with pytest.raises(UsageError, match="--budget needs 1 <= MIN <= MAX"):
+        ip.run_cell_magic("tune", "--budget 9..3", cell)
+    with pytest.raises(UsageError, match="--state model: the cell never assigns model"):
+        ip.run_cell_magic("tune", "--budget 1..3 --state model", cell)
+    ip.run_cell_magic("tune", "--strategy random --trials 1 --max-failures 1", cell)
+    assert "tune.steps() needs a resource range: add --budget" in ip.user_ns["tune"].study.trials[0].error
+
+
+def test_steps_outside_a_study():
+    assert list(tune.steps(3)) == [1, 2, 3]
+
+
+def test_median_stopping_prunes_trials_below_the_median():
+    def fn(p):
+        for step in tune.steps():
+            tune.report(p["x"] * step, step=step)
+        return p["x"] * 10
+
+    study = hpmagic.optimize(
+        fn,
+        {"x": tune.uniform(0, 1)},
+        strategy="random",
+        n_trials=30,
+        seed=0,
+        budget=(1, 10),
+        prune="median",
+        direction="maximize",
+    )
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    complete = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    assert pruned and complete
+    assert all(t.intermediate[-1][0] < 10 for t in pruned)  # stopped early, with their last value kept
+    assert all(t.value == t.intermediate[-1][1] for t in pruned)
+    # Every pruned trial was worse than the median of the trials before it at the step where it stopped.
+    assert sum(t.params["x"] for t in pruned) / len(pruned) < sum(t.params["x"] for t in complete) / len(complete)
+    assert study.best_trial.state is TrialState.COMPLETE
+
+
+def test_hyperband_like_strategies_refuse_to_run_without_a_budget():
+    class NeedsBudget(RandomStrategy):
+        name = "needs-budget"
+        needs_budget = True
+
+    with pytest.raises(hpmagic.OptionError, match="needs a resource range"):
+        hpmagic.optimize(lambda p: 1.0, {"x": tune.uniform(0, 1)}, strategy=NeedsBudget(), n_trials=2)
+
+
+def test_snapshot_store_keeps_the_latest_state_and_spills_to_disk(tmp_path):
+    store = SnapshotStore(memory_limit=2_000, spill_dir=str(tmp_path))
+    big = list(range(300))
+    store.save(1, 1, {"w": big})
+    big.append(-1)  # pickled at save time: later changes do not leak in
+    store.save(1, 2, {"w": big})
+    store.save(2, 5, {"w": list(range(300))})
+    store.save(3, 7, {"w": [0] * 400})
+    assert store.spilled >= 1 and store.memory_bytes <= 2_000 or len(store._memory) == 1
+    step, state = store.load(1)
+    assert step == 2 and state["w"][-1] == -1
+    assert store.load(1)[1]["w"] is not state["w"]  # a fresh copy on every load
+    assert store.load(2)[0] == 5 and store.load(3)[0] == 7
+    assert store.load(99) is None
+    store.drop(1)
+    assert 1 not in store and len(store) == 2
