@@ -123,6 +123,8 @@ class Float(Dimension):
 
     def from_unit(self, u: float) -> float:
         u = min(max(float(u), 0.0), 1.0)
+        if u == 1.0:
+            return self.high  # exact ends: low + (high - low) can round away from high
         if self.log:
             v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         else:
