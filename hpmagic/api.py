@@ -9,6 +9,7 @@ from typing import Any
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError, SpaceError
 from hpmagic.events import Event
+from hpmagic.refine import refine_space
 from hpmagic.space import Dimension, Space
 from hpmagic.storage import Storage
 from hpmagic.strategies import MedianStopping, Strategy, get_strategy
@@ -45,6 +46,8 @@ def optimize(
     strategy_options: Mapping[str, Any] | None = None,
     budget: tuple[int, int] | None = None,
     prune: str | None = None,
+    repeats: int = 1,
+    refine: bool = False,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -66,6 +69,8 @@ def optimize(
         strategy_options: keyword options for the named strategy (e.g. ``{"points": 7}`` for grid).
         budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in; hyperband, asha and pbt need it.
         prune: ``"median"`` stops trials whose ``tune.report`` values fall below the median of earlier trials.
+        repeats: run each configuration this many times (``tune.seed`` 0, 1, ...) and use the mean.
+        refine: continue the study called ``name`` in ranges narrowed around its best trials (coarse to fine).
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -94,7 +99,7 @@ def optimize(
         direction=direction,
         strategy=chosen.name,
         seed=seed,
-        resume=resume,
+        resume=resume or refine,
     )
     study.optimize(
         FunctionObjective(fn),
@@ -106,5 +111,7 @@ def optimize(
         threads=threads,
         catch_interrupt=False,
         budget=budget,
+        repeats=repeats,
+        search_space=refine_space(study.space, study.trials, study.direction) if refine else None,
     )
     return study

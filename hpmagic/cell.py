@@ -48,6 +48,7 @@ class CellObjective:
     user_ns: dict[str, Any]
     filename: str
     state_names: tuple[str, ...] = ()
+    test_code: CodeType | None = None
     best_variables: dict[str, Any] | None = None
     best_number: int | None = None
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
@@ -58,9 +59,10 @@ class CellObjective:
         ctx.namespace, ctx.state_names = ns, self.state_names
         self._last_ns = ns
         exec(self.code, ns)
-        if self.objective_code is not None:
-            return eval(self.objective_code, ns)
-        return ns.pop(_RESULT, None)
+        value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
+        if self.test_code is not None:
+            ctx.record_test(eval(self.test_code, ns))
+        return value
 
     def trial_finished(self, trial: Trial, is_best: bool) -> None:
         """Keep the variables of the best trial only: the rest may hold large models."""
@@ -99,7 +101,11 @@ def default_study_name(cell: str) -> str:
 
 
 def build_objective(
-    source: str, user_ns: dict[str, Any], objective: str | None = None, state: tuple[str, ...] = ()
+    source: str,
+    user_ns: dict[str, Any],
+    objective: str | None = None,
+    state: tuple[str, ...] = (),
+    test: str | None = None,
 ) -> CellObjective:
     """Parse, check, name and compile a cell (plain Python: IPython syntax already transformed).
 
@@ -149,6 +155,9 @@ def build_objective(
             "the cell must end with an expression whose value is the objective (e.g. model.score(X_val, y_val)), "
             "or name one with --objective EXPR"
         )
+    test_code = None
+    if test is not None:
+        test_code = compile(_parse(test, "<--test>", "--test", mode="eval"), "<--test>", "eval")
     _restore_state(tree, state)
     ast.fix_missing_locations(tree)
     code = compile(tree, filename, "exec")
@@ -163,6 +172,7 @@ def build_objective(
         user_ns=user_ns,
         filename=filename,
         state_names=tuple(state),
+        test_code=test_code,
     )
 
 

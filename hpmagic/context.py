@@ -74,6 +74,10 @@ class TrialContext:
             found = snapshots.load(resume_from)
             if found is not None:
                 self.start_step, self.restored = found
+        #: Which repetition of the configuration runs now (``tune.seed``), and the held-out values recorded.
+        self.seed = 0
+        self.test_values: list[float] = []
+        self._used: set[str] = set()
         self._token: Any = None
 
     def __enter__(self) -> TrialContext:
@@ -83,13 +87,27 @@ class TrialContext:
     def __exit__(self, *exc: object) -> None:
         _current.reset(self._token)
 
+    def begin_repeat(self, index: int) -> None:
+        """Start repetition ``index`` of the same configuration (``--repeats``): markers give the same values."""
+        self.seed = index
+        self._used = set()
+
+    def record_test(self, value: Any) -> None:
+        """A held-out metric (``--test``): stored with the trial, never shown to the strategy."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise SpaceError(f"the held-out test value must be a finite number, got {value!r}")
+        self.test_values.append(float(value))
+
     def suggest(self, name: str, dim: Dimension) -> Any:
-        """The value of marker ``name`` in this trial (each name once per trial)."""
-        if name in self.trial.params:
+        """The value of marker ``name`` in this trial (each name once per run of the objective)."""
+        if name in self._used:
             raise SpaceError(
                 f"parameter {name!r} was defined twice in one trial; a marker in a loop needs a name that "
                 f'changes per iteration, e.g. name=f"{name}_{{i}}"'
             )
+        self._used.add(name)
+        if name in self.trial.params:  # an earlier repetition of this configuration chose it
+            return self.trial.params[name]
         value = self.proposed.get(name, _MISSING)
         if value is _MISSING or not dim.contains(value):
             value = self.strategy.sample_dynamic(self.trial, name, dim)

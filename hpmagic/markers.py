@@ -96,6 +96,22 @@ class Tune:
         if ctx is not None:
             ctx.report(value, step, grad=grad, state=state)
 
+    @property
+    def seed(self) -> int:
+        """The repetition of the running configuration (0, 1, ... with ``--repeats``): use it as a random_state."""
+        ctx = current_context()
+        return ctx.seed if ctx is not None else 0
+
+    def holdout(self, value: float) -> None:
+        """Record a held-out test metric for the running trial (what ``--test EXPR`` does for a cell).
+
+        It is stored with the trial and shown only after the study, next to the validation value; strategies never
+        see it, so the search cannot overfit to it.
+        """
+        ctx = current_context()
+        if ctx is not None:
+            ctx.record_test(value)
+
     def restored(self) -> dict[str, Any] | None:
         """The state this trial continues from (what an earlier trial passed as ``report(state=...)``), or None.
 

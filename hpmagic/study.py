@@ -146,9 +146,11 @@ class Study:
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per trial (by number): number, state, value, duration, then each parameter."""
+        """One flat dict per trial (by number): number, state, value, duration, error, the held-out test value if
+        any (``--test``), then each parameter."""
         fixed = ("number", "state", "value", "duration", "error")
         names = known_params(self.trials)
+        with_test = any("test" in t.user_attrs for t in self.trials)
         out = []
         for t in self.trials:
             row: dict[str, Any] = {
@@ -158,8 +160,10 @@ class Study:
                 "duration": t.duration,
                 "error": t.error,
             }
+            if with_test:
+                row["test"] = t.user_attrs.get("test")
             for n in names:
-                row[f"param_{n}" if n in fixed else n] = t.params.get(n)
+                row[f"param_{n}" if n in fixed or n == "test" else n] = t.params.get(n)
             out.append(row)
         return out
 
@@ -229,6 +233,8 @@ class Study:
         threads: int | None = 1,
         catch_interrupt: bool = True,
         budget: tuple[int, int] | None = None,
+        repeats: int = 1,
+        search_space: Space | None = None,
     ) -> StudyFinished:
         """Run trials until the budget, the timeout, the strategy's end, a stop request or too many failures.
 
@@ -243,17 +249,27 @@ class Study:
             catch_interrupt: end cleanly on KeyboardInterrupt (True) or re-raise it after saving (False).
             budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in (epochs, iterations); the
                 multi-fidelity strategies (hyperband, asha, pbt) need it.
+            repeats: run each configuration this many times (``tune.seed`` is 0, 1, ...): the trial's value is the
+                mean, ``user_attrs["values"]`` and ``["value_std"]`` keep the spread for noise-aware strategies.
 
         Returns:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
         """
         check_budget(n_trials, timeout, max_failures, threads)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise OptionError(f"repeats must be an integer >= 1, got {repeats!r}")
         self.resource = check_resource(budget) if budget is not None else self.resource
         if strategy.needs_budget and self.resource is None:
             raise OptionError(f"the {strategy.name} strategy needs a resource range: --budget MIN..MAX (e.g. 1..81)")
         strategy.resource = self.resource
         history = [t for t in self.trials if t.state.finished]
-        strategy.setup(self.space, direction=self.direction, seed=self.seed, n_trials=n_trials, history=history)
+        strategy.setup(
+            search_space if search_space is not None else self.space,
+            direction=self.direction,
+            seed=self.seed,
+            n_trials=n_trials,
+            history=history,
+        )
         self._stop_requested = False
         self._running = True
         self.strategy_name = strategy.name or self.strategy_name
@@ -287,7 +303,7 @@ class Study:
                             f"the {strategy.name} strategy has tried every configuration",
                         )
                         break
-                    trial = self._run_one(objective, strategy, emit)
+                    trial = self._run_one(objective, strategy, emit, repeats)
                     done += trial.state.finished
                     if trial.state is TrialState.FAILED:
                         failures_in_row += 1
@@ -339,7 +355,26 @@ class Study:
         self.last_finish = StudyFinished(self, reason, message)
         emit(self.last_finish)
 
-    def _run_one(self, objective: Objective, strategy: Strategy, emit: _Emitter) -> Trial:
+    @staticmethod
+    def _finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
+        """The trial's value: the mean over its repeats (with their spread kept), and its held-out test value."""
+        values = []
+        for i, raw in enumerate(raws):
+            value, problem = objective_value(raw)
+            if problem is not None:
+                where = f" (repeat {i}, tune.seed={i})" if len(raws) > 1 else ""
+                _finish(trial, TrialState.FAILED, error=problem + where)
+                return
+            values.append(value)
+        mean, std = _mean_and_std(values)
+        if len(values) > 1:
+            trial.user_attrs["values"] = values
+            trial.user_attrs["value_std"] = std
+        if tests:
+            trial.user_attrs["test"] = _mean_and_std(tests)[0]
+        _finish(trial, TrialState.COMPLETE, value=mean)
+
+    def _run_one(self, objective: Objective, strategy: Strategy, emit: _Emitter, repeats: int = 1) -> Trial:
         request = strategy.ask_request()
         proposed = request.params
         number = self.trials[-1].number + 1 if self.trials else 0
@@ -365,12 +400,14 @@ class Study:
         self.storage.add_trial(self.study_id, trial, self.space, params=proposed)
         emit(TrialStarted(self, trial))
 
-        raw: Any = None
+        raws: list[Any] = []
         error: BaseException | None = None
         with capture_output() as (out, err):
             try:
                 with ctx:
-                    raw = objective(ctx)
+                    for repeat in range(repeats):
+                        ctx.begin_repeat(repeat)
+                        raws.append(objective(ctx))
             except KeyboardInterrupt:
                 trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
                 if not trial.params:
@@ -384,11 +421,7 @@ class Study:
         elif error is not None:
             _finish(trial, TrialState.FAILED, error=_one_line(error), traceback=user_traceback(error))
         else:
-            value, problem = objective_value(raw)
-            if problem is None:
-                _finish(trial, TrialState.COMPLETE, value=value)
-            else:
-                _finish(trial, TrialState.FAILED, error=problem)
+            self._finish_values(trial, raws, ctx.test_values)
         trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
         self.storage.update_trial(self.study_id, trial, self.space)
         strategy.tell(trial)
@@ -401,6 +434,13 @@ class Study:
 
 
 # -- creating and loading studies ------------------------------------------------------------------------------------
+
+
+def _mean_and_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def create_study(

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.display.table import results_html, results_text
+from hpmagic.display.table import overfitting_note, results_html, results_text
 from hpmagic.display.view_model import DashboardModel, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
 
@@ -179,6 +179,10 @@ class Dashboard:
         self.use_best_button.disabled = self.on_use_best is None or best is None
         if self.model.message and self.model.status != "finished":
             self.message.value = f"<pre style='white-space:pre-wrap'>{html.escape(self.model.message)}</pre>"
+        note = overfitting_note(self.model.study) if self.model.study is not None else None
+        if note is not None:  # the held-out value appears only now that the study is over
+            colour = "#cf222e" if note[1] else "inherit"
+            self.message.value += f"<div class='hpmagic-test-gap' style='color:{colour}'>{html.escape(note[0])}</div>"
         if self.explore_enabled:
             self._build_explore()
         if self._display is not None:

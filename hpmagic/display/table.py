@@ -10,7 +10,7 @@ from hpmagic.trial import Trial, TrialState
 if TYPE_CHECKING:
     from hpmagic.study import Study
 
-__all__ = ["format_duration", "format_value", "results_html", "results_text"]
+__all__ = ["format_duration", "format_value", "overfitting_note", "results_html", "results_text"]
 
 _STATE_COLOURS = {
     TrialState.COMPLETE: "#1a7f37",
@@ -49,6 +49,31 @@ def _note(trial: Trial) -> str:
     if trial.state is TrialState.COMPLETE or not trial.error:
         return ""
     return trial.error if len(trial.error) <= 60 else trial.error[:57] + "..."
+
+
+def overfitting_note(study: Study) -> tuple[str, bool] | None:
+    """The best trial's validation and held-out test values side by side, and whether the gap looks too large.
+
+    The gap is compared with the spread (standard deviation) of the validation values over the study: a gap well
+    beyond what picking among noisy trials explains suggests the search has overfitted the validation set.
+    """
+    best = study.best_trial
+    if best is None or "test" not in best.user_attrs or best.value is None:
+        return None
+    test = float(best.user_attrs["test"])
+    values = [t.value for t in study.trials if t.state is TrialState.COMPLETE and t.value is not None]
+    mean = sum(values) / len(values)
+    spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    gap = best.value - test
+    optimistic = gap > 0 if study.direction == "maximize" else gap < 0
+    warn = optimistic and abs(gap) > 2 * spread and abs(gap) > 1e-12
+    text = (
+        f"best trial {best.number}: validation {format_value(best.value)}, held-out test {format_value(test)}, "
+        f"gap {gap:+.4g} (spread of validation values {spread:.3g})"
+    )
+    if warn:
+        text += ": the gap is large against that spread, the search may have overfitted the validation set"
+    return text, warn
 
 
 def _header(study: Study) -> tuple[str, str]:
@@ -98,8 +123,12 @@ def results_html(study: Study, limit: int = 20) -> str:
         else ""
     )
     message = ""
+    note = overfitting_note(study)
+    if note is not None:
+        colour = "#cf222e" if note[1] else "inherit"
+        message += f"<div class='hpmagic-test-gap' style='color:{colour}'>{esc(note[0])}</div>"
     if study.last_finish is not None and study.last_finish.reason == "failures":
-        message = f"<pre style='color:#cf222e;white-space:pre-wrap'>{esc(study.last_finish.message)}</pre>"
+        message += f"<pre style='color:#cf222e;white-space:pre-wrap'>{esc(study.last_finish.message)}</pre>"
     return (
         f'<div class="hpmagic-results"><b>{esc(title)}</b><br><span>{esc(detail)}</span>{message}'
         f"<table><thead><tr><th>#</th>{head}<th>value</th><th>duration</th><th>state</th><th>note</th></tr></thead>"
@@ -128,6 +157,9 @@ def results_text(study: Study, limit: int = 20) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     if len(study.trials) > limit:
         lines.append(f"... {len(study.trials) - limit} more trials (study.to_dataframe())")
+    note = overfitting_note(study)
+    if note is not None:
+        lines.append(("WARNING " if note[1] else "") + note[0])
     if study.last_finish is not None and study.last_finish.reason == "failures":
         lines.append(study.last_finish.message)
     return "\n".join(lines)

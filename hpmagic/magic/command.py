@@ -51,6 +51,9 @@ class TuneCommand:
     budget: tuple[int, int] | None = None
     state: tuple[str, ...] = ()
     prune: str | None = None
+    repeats: int = 1
+    test: str | None = None
+    refine: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -75,6 +78,10 @@ class TuneCommand:
             raise OptionError("--storage needs a file path or :memory:")
         if self.name is not None and not self.name.strip():
             raise OptionError("--name needs a non-empty name")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise OptionError(f"--repeats takes an integer >= 1, got {self.repeats!r}")
+        if self.test is not None and not self.test.strip():
+            raise OptionError("--test needs an expression, e.g. --test 'model.score(X_test, y_test)'")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
         if self.state and not all(name.isidentifier() for name in self.state):
@@ -95,8 +102,8 @@ class TuneCommand:
             seed=_int_option("--seed", args.seed),
             direction=direction,
             objective=unquote(args.objective),
-            max_failures=_int_option("--max-failures", args.max_failures) or defaults.max_failures,
-            grid_points=_int_option("--grid-points", args.grid_points) or defaults.grid_points,
+            max_failures=_or_default(_int_option("--max-failures", args.max_failures), defaults.max_failures),
+            grid_points=_or_default(_int_option("--grid-points", args.grid_points), defaults.grid_points),
             grid_sample=bool(args.grid_sample),
             storage=unquote(args.storage) or defaults.storage,
             name=unquote(args.name),
@@ -107,6 +114,9 @@ class TuneCommand:
             budget=parse_budget(unquote(args.budget)) if args.budget is not None else None,
             state=tuple(n.strip() for n in (unquote(args.state) or "").split(",") if n.strip()),
             prune=(unquote(args.prune) or "").strip().lower() or None if args.prune is not None else None,
+            repeats=1 if args.repeats is None else _int_option("--repeats", args.repeats),
+            test=unquote(args.test),
+            refine=bool(args.refine),
         )
 
     def options(self) -> dict[str, Any]:
@@ -130,6 +140,10 @@ def unquote(text: str | None) -> str | None:
     if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
+
+
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _int_option(option: str, text: str | None) -> int | None:

@@ -17,6 +17,7 @@ from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
+from hpmagic.refine import refine_space
 from hpmagic.storage import Storage
 from hpmagic.strategies import MedianStopping, get_strategy
 from hpmagic.study import Study, create_study, load_study
@@ -45,6 +46,7 @@ class TuneMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self._stores: dict[str, Storage] = {}
         self._background: dict[str, threading.Thread] = {}
+        self._search_space: Any = None
         self._point_markers_at(self.storage)
 
     @observe("storage")
@@ -78,6 +80,11 @@ class TuneMagics(Magics):
     @argument("--budget", help="Resource range MIN..MAX (epochs, iterations) that tune.steps() counts in, e.g. 1..81.")
     @argument("--state", help="Variables holding training state (e.g. clf,opt): promoted or cloned trials continue.")
     @argument("--prune", help="Early stopping on top of any strategy: median (stop trials worse than the median).")
+    @argument("--repeats", help="Run each configuration K times (tune.seed = 0..K-1); the value is the mean.")
+    @argument(
+        "--test", help="Held-out metric evaluated after each trial, shown only at the end, never to the strategy."
+    )
+    @argument("--refine", action="store_true", help="Continue the study in ranges narrowed around its best trials.")
     @argument(
         "--background",
         action="store_true",
@@ -97,6 +104,7 @@ class TuneMagics(Magics):
             study, objective, strategy, n_trials = self._prepare(cmd, cell)
         except HpmagicError as exc:
             raise UsageError(str(exc)) from None
+        search_space = self._search_space
         reporter = make_reporter(
             self.display,
             top_k=self.table_rows,
@@ -116,6 +124,8 @@ class TuneMagics(Magics):
                     threads=cmd.threads,
                     catch_interrupt=True,
                     budget=cmd.budget,
+                    repeats=cmd.repeats,
+                    search_space=search_space,
                 )
             finally:
                 self._publish(cmd, study, objective)
@@ -135,7 +145,7 @@ class TuneMagics(Magics):
     def _prepare(self, cmd: TuneCommand, cell: str) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state)
+        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test)
         options: dict[str, Any] = {}
         if cmd.strategy == "grid":
             options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
@@ -162,10 +172,11 @@ class TuneMagics(Magics):
             direction=cmd.direction,
             strategy=cmd.strategy,
             seed=cmd.seed,
-            resume=cmd.resume,
+            resume=cmd.resume or cmd.refine,
             source=cell,
             options=cmd.options(),
         )
+        self._search_space = refine_space(study.space, study.trials, study.direction) if cmd.refine else None
         return study, objective, strategy, n_trials
 
     def _store(self, path: str) -> Storage:
