@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from hpmagic import Storage
+from hpmagic import Storage, load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
@@ -101,6 +101,19 @@ def test_store_holds_the_three_studies(executed: tuple[nbformat.NotebookNode, Pa
             ).fetchall()
         )
     assert counts == {name: n for name, (_, n) in EXPECTED.items()}
+
+
+def test_bayes_study_shows_the_held_out_test_score_at_the_end(executed: tuple[nbformat.NotebookNode, Path]) -> None:
+    nb, workdir = executed
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "--strategy bayes" in c.source)
+    html = "\n".join(_text(o) for o in cell.outputs if o.get("output_type") == "display_data")
+    assert "held-out test" in html and "gap" in html
+    store = Storage(workdir / "hpmagic.db")
+    try:
+        study = load_study("svc-bayes", store)
+        assert all(0.0 < t.user_attrs["test"] <= 1.0 for t in study.trials)
+    finally:
+        store.close()
 
 
 def test_best_model_is_scored_once_on_the_test_split(executed: tuple[nbformat.NotebookNode, Path]) -> None:
