@@ -54,6 +54,8 @@ class TuneCommand:
     repeats: int = 1
     test: str | None = None
     refine: bool = False
+    population: int | None = None
+    interval: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -65,6 +67,8 @@ class TuneCommand:
             ("--grid-points", self.grid_points, 1),
             ("--threads", self.threads, 1),
             ("--seed", self.seed, 0),
+            ("--population", self.population, 2),
+            ("--interval", self.interval, 1),
         ):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise OptionError(f"{option} takes an integer >= {low}, got {value!r}")
@@ -82,6 +86,8 @@ class TuneCommand:
             raise OptionError(f"--repeats takes an integer >= 1, got {self.repeats!r}")
         if self.test is not None and not self.test.strip():
             raise OptionError("--test needs an expression, e.g. --test 'model.score(X_test, y_test)'")
+        if (self.population is not None or self.interval is not None) and self.strategy != "pbt":
+            raise OptionError("--population and --interval apply to --strategy pbt only")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
         if self.state and not all(name.isidentifier() for name in self.state):
@@ -117,6 +123,8 @@ class TuneCommand:
             repeats=1 if args.repeats is None else _int_option("--repeats", args.repeats),
             test=unquote(args.test),
             refine=bool(args.refine),
+            population=_int_option("--population", args.population),
+            interval=_int_option("--interval", args.interval),
         )
 
     def options(self) -> dict[str, Any]:

@@ -24,6 +24,9 @@ from hpmagic.study import Study, create_study, load_study
 
 __all__ = ["TuneMagics", "parse_tune_line"]
 
+# Strategies whose natural end (is_exhausted) is the default budget when --trials is not given.
+_WHOLE_SCHEDULE = ("grid", "hyperband", "pbt")
+
 
 @magics_class
 class TuneMagics(Magics):
@@ -85,6 +88,8 @@ class TuneMagics(Magics):
         "--test", help="Held-out metric evaluated after each trial, shown only at the end, never to the strategy."
     )
     @argument("--refine", action="store_true", help="Continue the study in ranges narrowed around its best trials.")
+    @argument("--population", help="pbt: members of the population (default 8).")
+    @argument("--interval", help="pbt: steps per round between exploit/explore (default: a tenth of the budget).")
     @argument(
         "--background",
         action="store_true",
@@ -149,6 +154,8 @@ class TuneMagics(Magics):
         options: dict[str, Any] = {}
         if cmd.strategy == "grid":
             options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
+        elif cmd.strategy == "pbt":
+            options = {k: v for k, v in (("population", cmd.population), ("interval", cmd.interval)) if v is not None}
         strategy = get_strategy(cmd.strategy, **options)
         if cmd.prune == "median":
             strategy = MedianStopping(strategy)
@@ -162,7 +169,9 @@ class TuneMagics(Magics):
                 f"line {site.line} is created while the cell runs (in a loop, a function, or with a computed name); "
                 "use --strategy random or bayes"
             )
-        n_trials = cmd.n_trials if cmd.n_trials is not None else (None if cmd.strategy == "grid" else self.trials)
+        n_trials = cmd.n_trials
+        if n_trials is None and cmd.strategy not in _WHOLE_SCHEDULE:
+            n_trials = self.trials
         # A dry set-up refuses an oversized grid (and other bad options) before a study is created.
         strategy.setup(objective.space, direction=cmd.direction, seed=cmd.seed or 0, n_trials=n_trials)
         study = create_study(

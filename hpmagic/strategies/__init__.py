@@ -10,27 +10,37 @@ import inspect
 from typing import Any
 
 from hpmagic.errors import OptionError
+from hpmagic.strategies._asha import ASHAStrategy
 from hpmagic.strategies._base import Strategy, TrialRequest
 from hpmagic.strategies._bayes import BayesStrategy
 from hpmagic.strategies._grid import GridStrategy
+from hpmagic.strategies._hyperband import HyperbandStrategy
 from hpmagic.strategies._median import MedianStopping
+from hpmagic.strategies._pbt import PBTStrategy, pbt_schedule
 from hpmagic.strategies._random import RandomStrategy
 
 __all__ = [
+    "ASHAStrategy",
     "BayesStrategy",
     "GridStrategy",
+    "HyperbandStrategy",
     "MedianStopping",
+    "PBTStrategy",
     "RandomStrategy",
     "STRATEGIES",
     "Strategy",
     "TrialRequest",
     "get_strategy",
+    "pbt_schedule",
 ]
 
 #: Strategy classes by the name ``--strategy`` and ``optimize(strategy=...)`` accept.
 STRATEGIES: dict[str, type[Strategy]] = {
+    "asha": ASHAStrategy,
     "bayes": BayesStrategy,
     "grid": GridStrategy,
+    "hyperband": HyperbandStrategy,
+    "pbt": PBTStrategy,
     "random": RandomStrategy,
 }
 

@@ -1,0 +1,120 @@
+"""ASHA (Li et al., MLSys 2020): asynchronous successive halving, which promotes as soon as results allow."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+from hpmagic.errors import OptionError
+from hpmagic.space import Dimension
+from hpmagic.strategies._base import TrialRequest, _stable_hash
+from hpmagic.strategies._hyperband import SegmentScheduler, check_eta
+from hpmagic.trial import Trial
+
+__all__ = ["ASHAStrategy", "rung_budgets"]
+
+
+def rung_budgets(min_resource: int, max_resource: int, eta: int) -> list[int]:
+    """The rungs' budgets: ``min * eta^k`` while below the maximum, then the maximum itself (1, 3, 9, 27 for 1..27).
+
+    The top rung is always the maximum, so a configuration that climbs every rung is trained as far as a full
+    random-search trial; when the maximum is not ``min * eta^k`` the last step up is smaller than eta times.
+    """
+    budgets = [min_resource]
+    while budgets[-1] * eta < max_resource:
+        budgets.append(budgets[-1] * eta)
+    if budgets[-1] < max_resource:
+        budgets.append(max_resource)
+    return budgets
+
+
+class ASHAStrategy(SegmentScheduler):
+    """Asynchronous successive halving over a resource range (``--budget MIN..MAX``).
+
+    Rung k trains configurations to ``min_resource * eta^k`` steps (the top rung: the maximum). Each ask looks at the
+    rungs from the top down and promotes to rung k+1 a configuration that is among the best ``floor(n_k / eta)`` of
+    the ``n_k`` results of rung k and was not promoted yet (it continues its latest trial); when there is none it
+    starts a new random configuration at the lowest rung (the grace period). Unlike hyperband it never waits for a
+    rung to fill, so it suits results that arrive in any order, and it has no natural end: it runs until
+    ``--trials`` or ``--timeout``.
+
+    A failed trial is the worst of its rung and is never promoted. Trials carry ``user_attrs``
+    ``{"rung": k, "config": c}``; configuration ``c`` draws from ``trial_rng(c)``, as random search's trial ``c``.
+
+    Args:
+        eta: the reduction factor: a rung promotes the best 1/eta of its results, to eta times their budget.
+        min_resource: the grace period, the lowest rung's budget (default: the minimum of ``--budget``).
+    """
+
+    name = "asha"
+    supports_dynamic = True
+
+    def __init__(self, eta: int = 3, min_resource: int | None = None) -> None:
+        self.eta = check_eta(eta, "asha")
+        if min_resource is not None and (
+            isinstance(min_resource, bool) or not isinstance(min_resource, numbers.Integral) or min_resource < 1
+        ):
+            raise OptionError(f"asha: min_resource must be an integer >= 1 or None, got {min_resource!r}")
+        self.grace = None if min_resource is None else int(min_resource)
+
+    def _reset(self) -> None:
+        grace = self.min_resource if self.grace is None else self.grace
+        if not self.min_resource <= grace <= self.max_resource:
+            raise OptionError(
+                f"asha: min_resource={grace} is outside the budget range {self.min_resource}..{self.max_resource}"
+            )
+        self.budgets = rung_budgets(grace, self.max_resource, self.eta)
+        #: Per rung: the finished results, configuration -> loss.
+        self.results: list[dict[int, float]] = [{} for _ in self.budgets]
+        #: Per rung: the configurations already promoted out of it (asked, whether or not they finished).
+        self.promoted: list[set[int]] = [set() for _ in self.budgets]
+        self.configs: dict[int, dict[str, Any]] = {}
+        self.latest: dict[int, int] = {}
+        self.n_promotions = 0
+
+    def _key(self, attrs: dict[str, Any]) -> Hashable | None:
+        if "config" in attrs and "rung" in attrs and "bracket" not in attrs and "member" not in attrs:
+            return (attrs["config"], attrs["rung"])
+        return None
+
+    def _next_request(self) -> TrialRequest:
+        for k in range(len(self.budgets) - 2, -1, -1):
+            c = self._promotable(k)
+            if c is not None:
+                self.promoted[k].add(c)
+                self.n_promotions += 1
+                return TrialRequest(
+                    dict(self.configs[c]),
+                    budget=self.budgets[k + 1],
+                    resume_from=self.latest.get(c),
+                    attrs={"rung": k + 1, "config": c},
+                )
+        c = len(self.configs)
+        self.configs[c] = self.new_params(c)
+        return TrialRequest(dict(self.configs[c]), budget=self.budgets[0], attrs={"rung": 0, "config": c})
+
+    def _promotable(self, k: int) -> int | None:
+        """The best configuration of rung k's top ``floor(n_k / eta)`` that has not been promoted, if any."""
+        results = self.results[k]
+        top = len(results) // self.eta
+        if top == 0:
+            return None
+        ranked = sorted((loss, c) for c, loss in results.items())
+        for loss, c in ranked[:top]:
+            if math.isfinite(loss) and c not in self.promoted[k]:
+                return c
+        return None
+
+    def _record(self, request: TrialRequest, trial: Trial, loss: float) -> None:
+        c, k = request.attrs["config"], request.attrs["rung"]
+        self.results[k][c] = loss
+        self.latest[c] = trial.number
+
+    def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        """Markers created at run time get one value per configuration, so a promotion keeps its values."""
+        config = trial.user_attrs.get("config", -1 - trial.number)
+        return dim.sample(np.random.default_rng([self.seed, 1 << 21, int(config) & 0xFFFFFFFF, _stable_hash(name)]))
