@@ -13,6 +13,8 @@ from hpmagic.errors import OptionError
 from hpmagic.strategies._asha import ASHAStrategy
 from hpmagic.strategies._base import Strategy, TrialRequest
 from hpmagic.strategies._bayes import BayesStrategy
+from hpmagic.strategies._evolution import EvolutionStrategy
+from hpmagic.strategies._gradient import GradientStrategy
 from hpmagic.strategies._grid import GridStrategy
 from hpmagic.strategies._hyperband import HyperbandStrategy
 from hpmagic.strategies._median import MedianStopping
@@ -22,6 +24,8 @@ from hpmagic.strategies._random import RandomStrategy
 __all__ = [
     "ASHAStrategy",
     "BayesStrategy",
+    "EvolutionStrategy",
+    "GradientStrategy",
     "GridStrategy",
     "HyperbandStrategy",
     "MedianStopping",
@@ -38,6 +42,8 @@ __all__ = [
 STRATEGIES: dict[str, type[Strategy]] = {
     "asha": ASHAStrategy,
     "bayes": BayesStrategy,
+    "evolution": EvolutionStrategy,
+    "gradient": GradientStrategy,
     "grid": GridStrategy,
     "hyperband": HyperbandStrategy,
     "pbt": PBTStrategy,

@@ -1,0 +1,332 @@
+"""Steady-state evolution: tournament selection, uniform crossover and type-aware mutation over mixed spaces.
+
+Follows regularized ("aging") evolution (Real et al., 2019, "Regularized Evolution for Image Classifier Architecture
+Search"): each new trial is a mutated copy of a tournament winner, and the population is the most recent trials, so
+a configuration that scored well by luck cannot stay in the population for ever.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpmagic.errors import OptionError
+from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.strategies._base import Strategy, _stable_hash
+from hpmagic.trial import Trial, TrialState
+
+__all__ = ["EvolutionStrategy"]
+
+# Extra draws when a new configuration equals one already tried (a repeat wastes a trial on a known answer).
+_RETRIES = 10
+_GAP = object()
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A complete trial in the population: ``order`` counts complete trials, so it is the member's age."""
+
+    order: int
+    loss: float
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    """An ask not told yet, with what its markers created at run time inherit.
+
+    ``genes`` are the parents' values of parameters outside the static space (markers in loops or under
+    conditions); ``mutate`` names those of them chosen for mutation. ``index`` seeds their random draws.
+    """
+
+    index: int
+    params: dict[str, Any]
+    genes: dict[str, Any]
+    mutate: frozenset[str]
+
+
+class EvolutionStrategy(Strategy):
+    """Evolves a population of configurations, one child per trial (steady state).
+
+    The first ``population`` asks are random draws (the very draws ``RandomStrategy`` makes with the same seed), so
+    the population starts diverse. After that each ask:
+
+    1. picks a parent by tournament: ``tournament`` members drawn at random, the best of them wins. Larger
+       tournaments select harder (exploit), smaller ones keep diversity;
+    2. with probability ``crossover_rate`` picks a second parent the same way and mixes the two gene by gene
+       (uniform crossover), so good values found in different members can meet;
+    3. mutates each gene with probability ``mutation_rate`` (default one over the number of genes, and at least one
+       gene always): floats and integers move by a Gaussian step of ``sigma`` in the unit cube of ``to_unit``, which
+       is the log domain for log dimensions, so a step is a relative change there; an integer that would not change
+       moves to a neighbour; a categorical changes to another choice. Bounds are kept by reflecting at the cube's
+       faces (clipping would pile children onto the bounds).
+
+    With ``regularized=True`` the population is the ``population`` most recent complete trials (the oldest dies
+    when a child is told); otherwise it keeps the best ``population`` complete trials. Failed trials never join.
+
+    Markers created while a trial runs (``units_{i}`` in a loop, a parameter under an ``if``) are inherited through
+    ``sample_dynamic``: a child takes its parent's value when the parent had one that fits the marker, mutated if
+    that gene was chosen, and a fresh draw otherwise (a layer the parent did not have).
+
+    ``setup`` with a history rebuilds the population from it in order, so a resumed study proposes what the
+    uninterrupted one would have. A configuration already tried is redrawn (up to a few times) rather than
+    repeated.
+
+    Args:
+        population: members kept, and random configurations before evolution starts.
+        tournament: members drawn per tournament (at most ``population``).
+        mutation_rate: probability that each gene mutates; None for one over the number of genes.
+        crossover_rate: probability that a child has two parents.
+        regularized: age the population (FIFO) instead of keeping the best.
+        sigma: standard deviation of a numeric mutation, in the unit cube (0.15 moves a log-scaled learning rate in
+            [1e-5, 1] by about a factor of 5).
+    """
+
+    name = "evolution"
+    supports_dynamic = True
+
+    def __init__(
+        self,
+        population: int = 20,
+        tournament: int = 5,
+        mutation_rate: float | None = None,
+        crossover_rate: float = 0.5,
+        regularized: bool = True,
+        sigma: float = 0.15,
+    ) -> None:
+        if isinstance(population, bool) or not isinstance(population, numbers.Integral) or population < 1:
+            raise OptionError(f"population must be an integer >= 1, got {population!r}")
+        if isinstance(tournament, bool) or not isinstance(tournament, numbers.Integral) or tournament < 1:
+            raise OptionError(f"tournament must be an integer >= 1, got {tournament!r}")
+        if tournament > population:
+            raise OptionError(f"tournament ({tournament}) must not exceed population ({population})")
+        if mutation_rate is not None and not (_is_real(mutation_rate) and 0 < mutation_rate <= 1):
+            raise OptionError(f"mutation_rate must be None or a number in (0, 1], got {mutation_rate!r}")
+        if not (_is_real(crossover_rate) and 0 <= crossover_rate <= 1):
+            raise OptionError(f"crossover_rate must be a number in [0, 1], got {crossover_rate!r}")
+        if not isinstance(regularized, bool):
+            raise OptionError(f"regularized must be True or False, got {regularized!r}")
+        if not (_is_real(sigma) and 0 < sigma <= 1):
+            raise OptionError(f"sigma must be a number in (0, 1], got {sigma!r}")
+        self.population = int(population)
+        self.tournament = int(tournament)
+        self.mutation_rate = None if mutation_rate is None else float(mutation_rate)
+        self.crossover_rate = float(crossover_rate)
+        self.regularized = regularized
+        self.sigma = float(sigma)
+
+    def setup(
+        self,
+        space: Space,
+        *,
+        direction: str,
+        seed: int,
+        n_trials: int | None = None,
+        history: Sequence[Trial] = (),
+    ) -> None:
+        """Start empty, then replay the history's complete trials into the population, oldest first."""
+        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
+        self._members: deque[_Member] | list[_Member] = deque(maxlen=self.population) if self.regularized else []
+        self._n_members = 0
+        self._seen: set[tuple[Any, ...]] = set()
+        self._outstanding: list[_Proposal] = []
+        for trial in history:
+            if trial.state.finished:
+                self._seen.add(self._key(trial.params))
+                self._join(trial)
+
+    @property
+    def members(self) -> list[_Member]:
+        """The current population: oldest first when regularized, else best first (for tests and curious users)."""
+        return list(self._members)
+
+    def ask(self) -> dict[str, Any]:
+        index = self.n_asked
+        self.n_asked += 1
+        rng = self.trial_rng(index)
+        if index < self.population or not self._members:
+            params = self.space.sample(rng)
+            for _ in range(_RETRIES):
+                if self._key(params) not in self._seen:
+                    break
+                params = self.space.sample(rng)
+            proposal = _Proposal(index, params, {}, frozenset())
+        else:
+            proposal = self._breed(index, rng)
+        self._seen.add(self._key(proposal.params))
+        self._outstanding.append(proposal)
+        return dict(proposal.params)
+
+    def tell(self, trial: Trial) -> None:
+        """Settle the trial's proposal; a complete trial joins the population (the oldest member may die)."""
+        found = self._proposal_of(trial, newest=False)
+        if found is not None:
+            self._outstanding.remove(found)
+        self._join(trial)
+
+    def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        """Inherit the parent's value of a marker created at run time (mutated if chosen); else draw one."""
+        proposal = self._proposal_of(trial, newest=True)
+        if proposal is None:
+            return super().sample_dynamic(trial, name, dim)
+        rng = np.random.default_rng([self.seed, proposal.index, _stable_hash(name)])
+        value = proposal.genes.get(name, _GAP)
+        if value is _GAP or not dim.contains(value):
+            return dim.sample(rng)
+        if name in proposal.mutate:
+            return self._mutate_value(dim, value, rng)
+        return _canonical(dim, value)
+
+    # -- evolution ---------------------------------------------------------------------------------------------
+
+    def _breed(self, index: int, rng: np.random.Generator) -> _Proposal:
+        """Tournament, optional crossover, mutation; redrawn a few times if the child was already tried."""
+        parent = self._tournament(rng)
+        genes = dict(parent.params)
+        if self.crossover_rate > 0 and len(self._members) > 1 and rng.random() < self.crossover_rate:
+            other = self._tournament(rng, exclude=parent)
+            genes = self._crossover(parent.params, other.params, rng)
+        params, mutate = self._mutate(genes, rng)
+        for _ in range(_RETRIES):
+            if self._key(params) not in self._seen:
+                break
+            params, mutate = self._mutate(genes, rng)
+        dynamic = {k: v for k, v in genes.items() if k not in self.space}
+        return _Proposal(index, params, dynamic, mutate)
+
+    def _tournament(self, rng: np.random.Generator, exclude: _Member | None = None) -> _Member:
+        """The best of ``tournament`` members drawn without replacement (ties: the older member)."""
+        pool = [m for m in self._members if m is not exclude] or list(self._members)
+        k = min(self.tournament, len(pool))
+        drawn = rng.choice(len(pool), size=k, replace=False)
+        return min((pool[int(j)] for j in drawn), key=lambda m: (m.loss, m.order))
+
+    def _crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Uniform crossover: each gene from either parent with equal chance; a gene only one parent has is kept."""
+        genes: dict[str, Any] = {}
+        for name in [*a, *(n for n in b if n not in a)]:
+            if name in a and name in b:
+                genes[name] = a[name] if rng.random() < 0.5 else b[name]
+            else:
+                genes[name] = a[name] if name in a else b[name]
+        return genes
+
+    def _mutate(self, genes: Mapping[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], frozenset[str]]:
+        """A child of ``genes``: the static space's values, and the run-time genes chosen for mutation.
+
+        A static parameter the parent lacks (the cell was edited, or a condition skipped it) or holds an illegal
+        value for is drawn afresh.
+        """
+        mutable = [n for n, d in self.space.items() if _mutable(d)]
+        dynamic = [n for n in genes if n not in self.space]
+        candidates = mutable + dynamic
+        chosen: set[str] = set()
+        if candidates:
+            rate = self.mutation_rate if self.mutation_rate is not None else 1.0 / len(candidates)
+            chosen = {n for n in candidates if rng.random() < rate}
+            if not chosen:
+                pool = mutable or dynamic
+                chosen = {pool[int(rng.integers(len(pool)))]}
+        params: dict[str, Any] = {}
+        for name, dim in self.space.items():
+            value = genes.get(name, _GAP)
+            if value is _GAP or not dim.contains(value):
+                params[name] = dim.sample(rng)
+            elif name in chosen:
+                params[name] = self._mutate_value(dim, value, rng)
+            else:
+                params[name] = _canonical(dim, value)
+        return params, frozenset(n for n in chosen if n not in self.space)
+
+    def _mutate_value(self, dim: Dimension, value: Any, rng: np.random.Generator) -> Any:
+        """One gene mutated, within the dimension's type, bounds and scale."""
+        if isinstance(dim, Categorical):
+            current = dim.index(value)
+            others = [i for i in range(len(dim.choices)) if i != current]
+            return dim.choices[others[int(rng.integers(len(others)))]] if others else _canonical(dim, value)
+        noise = float(rng.normal(0.0, self.sigma))
+        u = _reflect(dim.to_unit(value) + noise)
+        new = dim.from_unit(u)
+        if isinstance(dim, Int) and new == value:
+            # The step stayed inside the integer's slice of the cube: move to the neighbour it pointed at instead,
+            # so that every mutation of a gene changes it.
+            step = 1 if noise >= 0 else -1
+            new = value + step if dim.low <= value + step <= dim.high else value - step
+            new = int(min(max(new, dim.low), dim.high))
+        return new
+
+    # -- population ----------------------------------------------------------------------------------------------
+
+    def _join(self, trial: Trial) -> None:
+        if trial.state is not TrialState.COMPLETE or not _is_real(trial.value) or not math.isfinite(trial.value):
+            return
+        member = _Member(self._n_members, self.sign * float(trial.value), dict(trial.params))
+        self._n_members += 1
+        if self.regularized:
+            self._members.append(member)  # a deque of maxlen ``population``: the oldest member dies
+        else:
+            members = [*self._members, member]
+            members.sort(key=lambda m: (m.loss, m.order))
+            self._members = members[: self.population]
+
+    def _proposal_of(self, trial: Trial, *, newest: bool) -> _Proposal | None:
+        """The outstanding ask ``trial`` runs: the one whose values agree with every static value the trial used.
+
+        Markers run in the cell's order, so the trial may have used only some of them yet; with several asks out
+        at once (parallel workers) their static values differ, which tells them apart.
+        """
+        used = {n: v for n, v in trial.params.items() if n in self.space}
+        order = reversed(self._outstanding) if newest else iter(self._outstanding)
+        for proposal in order:
+            if all(_same(self.space[n], proposal.params.get(n, _GAP), v) for n, v in used.items()):
+                return proposal
+        return None
+
+    def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A hashable identity of a configuration's static values (floats exact, choices by position)."""
+        return tuple(_gene_key(dim, params.get(name, _GAP)) for name, dim in self.space.items())
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _mutable(dim: Dimension) -> bool:
+    return not (isinstance(dim, Categorical) and len(dim.choices) < 2)
+
+
+def _reflect(u: float) -> float:
+    """Fold a unit-cube coordinate back into [0, 1] at its faces (a mirror, so a step never leaves the bounds)."""
+    u = math.fmod(abs(u), 2.0)
+    return 2.0 - u if u > 1.0 else u
+
+
+def _canonical(dim: Dimension, value: Any) -> Any:
+    """A legal value as the type the dimension promises: float, int, or the very choice object."""
+    if isinstance(dim, Float):
+        return float(value)
+    if isinstance(dim, Int):
+        return int(value)
+    if isinstance(dim, Categorical):
+        return dim.choices[dim.index(value)]  # type: ignore[index]
+    return value
+
+
+def _gene_key(dim: Dimension, value: Any) -> Any:
+    if value is _GAP:
+        return ("gap",)
+    if not dim.contains(value):
+        return ("other", repr(value))
+    if isinstance(dim, Categorical):
+        return ("choice", dim.index(value))
+    return float(value) if isinstance(dim, Float) else int(value)
+
+
+def _same(dim: Dimension, a: Any, b: Any) -> bool:
+    return a is not _GAP and _gene_key(dim, a) == _gene_key(dim, b)
