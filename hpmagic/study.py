@@ -72,6 +72,9 @@ class Study:
         self._best: Trial | None = None
         #: The resource range ``(min, max)`` of multi-fidelity runs (``--budget``), or None.
         self.resource: tuple[int, int] | None = None
+        #: What the strategy of the last run wants the user to know (e.g. parameters it held fixed).
+        self.notes: list[str] = []
+        self._strategy: Strategy | None = None
         #: Training-state snapshots of this study's trials (``--state``), kept while the Study object lives.
         self.snapshots = SnapshotStore()
         for t in trials:
@@ -276,6 +279,7 @@ class Study:
         emit = _Emitter(reporters)
         emit(StudyStarted(self, strategy.name, n_trials, timeout))
         self.storage.set_study_state(self.study_id, "running")
+        self._strategy = strategy
 
         start = time.monotonic()
         done = len(history)
@@ -350,6 +354,7 @@ class Study:
 
     def _end(self, reason: str, message: str, emit: _Emitter) -> None:
         self._running = False
+        self.notes = list(getattr(self._strategy, "notes", None) or [])
         state = {"budget": "finished", "exhausted": "finished", "timeout": "finished"}.get(reason, reason)
         self.storage.set_study_state(self.study_id, state)
         self.last_finish = StudyFinished(self, reason, message)

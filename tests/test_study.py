@@ -706,3 +706,19 @@ def test_an_internal_error_ends_the_study_visibly_and_is_raised():
     assert [f.reason for f in finished] == ["error"]
     assert not study.running
     assert len(study.trials) == 2
+
+
+def test_strategy_notes_reach_the_summary():
+    import hpmagic
+    from hpmagic import tune
+    from hpmagic.strategies import RandomStrategy
+
+    class Noting(RandomStrategy):
+        def tell(self, trial):
+            if trial.number == 1:
+                self.notes.append("held k fixed at 3 after the initial phase")
+
+    study = hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 1)}, strategy=Noting(), n_trials=3, seed=0)
+    assert study.notes == ["held k fixed at 3 after the initial phase"]
+    assert "note: held k fixed at 3 after the initial phase" in study.summary()
+    assert "held k fixed at 3" in study._repr_html_()

@@ -123,6 +123,8 @@ def results_html(study: Study, limit: int = 20) -> str:
         else ""
     )
     message = ""
+    for text in getattr(study, "notes", []):
+        message += f"<div class='hpmagic-note'><i>{esc(text)}</i></div>"
     note = overfitting_note(study)
     if note is not None:
         colour = "#cf222e" if note[1] else "inherit"
@@ -157,6 +159,7 @@ def results_text(study: Study, limit: int = 20) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     if len(study.trials) > limit:
         lines.append(f"... {len(study.trials) - limit} more trials (study.to_dataframe())")
+    lines.extend(f"note: {text}" for text in getattr(study, "notes", []))
     note = overfitting_note(study)
     if note is not None:
         lines.append(("WARNING " if note[1] else "") + note[0])

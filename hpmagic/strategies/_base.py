@@ -61,6 +61,8 @@ class Strategy(abc.ABC):
     needs_budget: ClassVar[bool] = False
     #: The study's resource range ``(min, max)`` (``--budget``), set by the loop before ``setup``; None without one.
     resource: tuple[int, int] | None = None
+    #: Sentences the strategy wants the user to read after the study (what it fixed, what it fell back to).
+    notes: list[str]
 
     space: Space
     direction: str
@@ -82,6 +84,8 @@ class Strategy(abc.ABC):
         self.seed = int(seed)
         self.n_trials = n_trials
         self.rng = np.random.default_rng(self.seed)
+        if not isinstance(getattr(self, "notes", None), list):
+            self.notes = []
         self.n_asked = sum(1 for t in history if t.state.finished)
 
     @property
