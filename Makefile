@@ -15,6 +15,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: demo test lint venv clean browser-deps bench-dashboard
 .PHONY: bench-mf
+.PHONY: bench bench-quick bench-overhead
 
 venv: $(STAMP)
 
@@ -62,3 +63,31 @@ bench-mf: $(STAMP)
 
 clean:
 	rm -rf $(DEMO_DIR) $(STAMP)
+
+# make bench / bench-quick / bench-overhead: compare hpmagic's strategies with Optuna, scikit-optimize, Hyperopt and
+# random search (benchmarks/README.md). The peers live in their own environment, .venv-bench, never in hpmagic's.
+# BENCH_EXTRA (torch, for Optuna's GPSampler) may fail to install or be emptied: the GP sampler is then skipped.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_EXTRA ?= torch greenlet
+
+$(BENCH_PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "hpmagic needs Python 3.11 or newer: make PYTHON=python3.11 ..."; exit 1; }
+	$(PYTHON) -m venv $(BENCH_VENV)
+
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt | $(BENCH_PY)
+	$(BENCH_PY) -m pip install -e . -r benchmarks/requirements.txt
+	@if [ -n "$(BENCH_EXTRA)" ]; then $(BENCH_PY) -m pip install $(BENCH_EXTRA) || \
+		echo "$(BENCH_EXTRA) did not install: Optuna's GPSampler will be skipped"; fi
+	touch $@
+
+bench: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.run
+
+bench-quick: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.run --quick
+
+bench-overhead: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.overhead

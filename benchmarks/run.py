@@ -1,0 +1,583 @@
+"""Run the benchmark: every problem x optimizer x seed at one evaluation budget, and write a markdown report.
+
+    python -m benchmarks.run [--quick] [--problems ...] [--optimizers ...] [--budget 40] [--seeds 5]
+                             [--jobs 1] [--out benchmarks/RESULTS.md]
+
+Metrics (benchmarks/README.md explains them):
+
+- normalized regret = (best found - optimum) / (E[best of random search at the same budget] - optimum): 0 is the
+  optimum, 1 is as good as random search. E[...] comes from a pool of random evaluations cached in .cache/; where
+  the optimum is unknown (scikit-learn problems) the best value ever seen (pool and every run) stands in for it;
+- mean rank of the optimizers on each problem (1 = best; ties share the average rank), averaged over seeds;
+- overhead per trial = (wall time of the run - time inside the objective) / evaluations.
+
+The report goes into a section of ``--out`` (quick, full or custom run) so the other sections stay.
+"""
+
+from __future__ import annotations
+
+import os
+
+# On 2 cores, multithreaded BLAS next to a busy process is very slow (DESIGN.md); set before numpy is imported.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Iterable, Mapping, Sequence  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from benchmarks.optimizers import (  # noqa: E402
+    OPTIMIZERS,
+    RunResult,
+    available_optimizers,
+    hpmagic_strategies,
+    library_version,
+)
+from benchmarks.optimizers import run as run_optimizer  # noqa: E402
+from benchmarks.problems import PROBLEMS, QUICK_PROBLEMS, Problem, get_problem, sample_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CACHE = ROOT / ".cache" / "benchmarks"
+DEFAULT_OUT = Path(__file__).resolve().parent / "RESULTS.md"
+#: Seed of the random pools: far from the run seeds (0, 1, 2, ...) so the pool is not the numpy-random runs.
+POOL_SEED = 20_261_129
+
+QUICK = {"problems": QUICK_PROBLEMS, "seeds": 3, "budget": 30}
+FULL = {"problems": list(PROBLEMS), "seeds": 5, "budget": 40}
+
+
+# -- the random pool and the expected best of random search ------------------------------------------------------
+
+
+def _pool_key(problem: Problem, size: int) -> str:
+    parts = [problem.name, problem.description, str(size), str(POOL_SEED)]
+    parts += [f"{n}={d.describe()}" for n, d in problem.space.items()]
+    if problem.kind == "sklearn":
+        parts.append(f"sklearn={library_version('sklearn')}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+def random_pool(problem: Problem, size: int | None = None, cache_dir: Path | None = DEFAULT_CACHE) -> np.ndarray:
+    """``size`` random evaluations of ``problem`` (sorted ascending), cached in ``cache_dir`` (None: no cache)."""
+    size = problem.pool_size if size is None else size
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"pool-{problem.name}-{size}-{_pool_key(problem, size)}.npy"
+        if path.exists():
+            return np.load(path)
+    rng = np.random.default_rng(POOL_SEED)
+    values = np.sort(np.array([problem(sample_params(problem.space, rng)) for _ in range(size)], dtype=float))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, values)
+    return values
+
+
+def expected_best_of_random(pool: Sequence[float], budget: int) -> float:
+    """E[min of ``budget`` random evaluations], estimated exactly from the pool by order statistics.
+
+    With the pool sorted ascending, x(1) <= ... <= x(N), the minimum of ``budget`` values drawn without replacement
+    is x(i) with probability C(N - i, B - 1) / C(N, B); the weighted sum is the unbiased (U-statistic) estimate of
+    the expected best of B independent random draws.
+    """
+    x = np.sort(np.asarray(pool, dtype=float))
+    n, b = len(x), int(budget)
+    if not 1 <= b <= n:
+        raise ValueError(f"the random pool ({n} values) must be at least the budget ({b})")
+    i = np.arange(1, n - b + 2)
+    log_w = _log_comb(n - i, b - 1) - _log_comb(n, b)
+    return float(np.sum(np.exp(log_w) * x[: n - b + 1]))
+
+
+def _log_comb(n: Any, k: int) -> Any:
+    lg = np.vectorize(math.lgamma)
+    return lg(np.asarray(n) + 1.0) - math.lgamma(k + 1.0) - lg(np.asarray(n) - k + 1.0)
+
+
+# -- metrics ------------------------------------------------------------------------------------------------------
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks of ``values`` (smallest first); ties share the average of their ranks."""
+    order = sorted(range(len(values)), key=lambda j: values[j])
+    ranks = [0.0] * len(values)
+    pos = 0
+    while pos < len(order):
+        end = pos
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[pos]]:
+            end += 1
+        for j in order[pos : end + 1]:
+            ranks[j] = (pos + end) / 2 + 1
+        pos = end + 1
+    return ranks
+
+
+@dataclass
+class Row:
+    """One optimizer on one problem, over the seeds."""
+
+    regrets: list[float] = field(default_factory=list)
+    ranks: list[float] = field(default_factory=list)
+    bests: list[float] = field(default_factory=list)
+    overheads: list[float] = field(default_factory=list)
+    evaluations: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def regret_mean(self) -> float:
+        return float(np.mean(self.regrets)) if self.regrets else math.nan
+
+    @property
+    def regret_std(self) -> float:
+        return float(np.std(self.regrets, ddof=1)) if len(self.regrets) > 1 else 0.0
+
+    @property
+    def rank_mean(self) -> float:
+        return float(np.mean(self.ranks)) if self.ranks else math.nan
+
+    @property
+    def overhead_ms(self) -> float:
+        return 1000 * float(np.mean(self.overheads)) if self.overheads else math.nan
+
+
+@dataclass
+class ProblemSummary:
+    problem: str
+    kind: str
+    description: str
+    optimum: float
+    optimum_known: bool
+    random_expected: float
+    pool_size: int
+    budget: int
+    rows: dict[str, Row]
+
+
+def summarise(
+    results: Iterable[RunResult], pools: Mapping[str, np.ndarray], budget: int, optimizers: Sequence[str]
+) -> list[ProblemSummary]:
+    """Normalized regrets, ranks and overheads for each problem (in the order the pools are given)."""
+    by_problem: dict[str, list[RunResult]] = {}
+    for r in results:
+        by_problem.setdefault(r.problem, []).append(r)
+    summaries = []
+    for name, pool in pools.items():
+        problem = get_problem(name)
+        runs = by_problem.get(name, [])
+        ok = [r for r in runs if r.error is None and math.isfinite(r.best)]
+        known = problem.optimum is not None
+        optimum = float(problem.optimum) if known else min([float(pool[0]), *(r.best for r in ok)])
+        expected = expected_best_of_random(pool, budget)
+        scale = expected - optimum
+        rows = {o: Row() for o in optimizers}
+        for r in runs:
+            row = rows.setdefault(r.optimizer, Row())
+            if r.error is not None:
+                row.errors.append(f"seed {r.seed}: {r.error}")
+                continue
+            gap = r.best - optimum
+            if known and gap < -1e-9 * max(1.0, abs(optimum)):
+                warnings.warn(
+                    f"{name}: {r.optimizer} found {r.best!r} below the known optimum {optimum!r}", stacklevel=2
+                )
+            gap = max(gap, 0.0)  # a known optimum's last bit of rounding
+            row.regrets.append(gap / scale if scale > 0 else math.nan)
+            row.bests.append(r.best)
+            row.overheads.append(r.overhead_per_trial)
+            row.evaluations.append(len(r.evaluations))
+        for seed in sorted({r.seed for r in ok}):
+            same_seed = [r for r in ok if r.seed == seed]
+            for r, rank in zip(same_seed, average_ranks([r.best for r in same_seed]), strict=True):
+                rows[r.optimizer].ranks.append(rank)
+        summaries.append(
+            ProblemSummary(name, problem.kind, problem.description, optimum, known, expected, len(pool), budget, rows)
+        )
+    return summaries
+
+
+def overall(summaries: Sequence[ProblemSummary], optimizers: Sequence[str]) -> list[dict[str, Any]]:
+    """Per optimizer: mean normalized regret over problems (all, synthetic, scikit-learn), mean rank, overhead."""
+    out = []
+    for o in optimizers:
+        rows = [(s, s.rows[o]) for s in summaries if o in s.rows and s.rows[o].regrets]
+
+        def mean(xs: list[float]) -> float:
+            xs = [x for x in xs if math.isfinite(x)]
+            return float(np.mean(xs)) if xs else math.nan
+
+        out.append(
+            {
+                "optimizer": o,
+                "regret": mean([r.regret_mean for _, r in rows]),
+                "regret_synthetic": mean([r.regret_mean for s, r in rows if s.kind == "synthetic"]),
+                "regret_sklearn": mean([r.regret_mean for s, r in rows if s.kind == "sklearn"]),
+                "rank": mean([r.rank_mean for _, r in rows]),
+                "overhead_ms": mean([r.overhead_ms for _, r in rows]),
+                "problems": len(rows),
+                "errors": sum(len(s.rows[o].errors) for s in summaries if o in s.rows),
+            }
+        )
+    return sorted(out, key=lambda d: (math.isnan(d["rank"]), d["rank"]))
+
+
+# -- the report ---------------------------------------------------------------------------------------------------
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _g(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.6g}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_commit() -> str:
+    """The commit hpmagic was run from, and whether hpmagic/ had changes not committed yet."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "hpmagic"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    paths = [line[3:] for line in dirty.splitlines() if line.strip()]  # "XY path"
+    if not paths:
+        return sha or "unknown"
+    shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+    return f"{sha or 'unknown'}, with uncommitted changes in {shown}"
+
+
+def environment() -> dict[str, Any]:
+    """Versions of the libraries, the machine and the threads setting, for the report."""
+    libs = ["numpy", "scipy", "scikit-learn", "scikit-optimize", "optuna", "hyperopt", "torch", "hpmagic"]
+    versions = {"Python": platform.python_version()}
+    versions |= {lib: library_version(lib) or "not installed" for lib in libs}
+    versions["hpmagic"] += f" (git {_git_commit()})"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    return {
+        "versions": versions,
+        "nproc": usable,
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+        "omp": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "load": _load(),
+    }
+
+
+def _load() -> str:
+    """The 1/5/15-minute load averages: other processes on a 2-core machine inflate every timing."""
+    try:
+        return "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "unknown"
+
+
+def render(
+    summaries: Sequence[ProblemSummary],
+    optimizers: Sequence[str],
+    skipped: Mapping[str, str],
+    *,
+    title: str,
+    command: str,
+    seeds: int,
+    elapsed: float,
+    env: Mapping[str, Any],
+    date: str,
+    jobs: int = 1,
+) -> str:
+    """The markdown section of one benchmark run."""
+    budget = summaries[0].budget if summaries else 0
+    lines = [f"## {title}", ""]
+    lines += [
+        f"- command: `{command}`",
+        f"- date: {date}; run time {elapsed / 60:.1f} min ({jobs} worker process{'es' if jobs > 1 else ''})",
+        f"- {len(summaries)} problems x {len(optimizers)} optimizers x {seeds} seeds, budget {budget} evaluations",
+        f"- machine: {env['nproc']} CPUs ({env['cpu']}), {env['platform']}, OMP_NUM_THREADS={env['omp']}",
+        f"- load average (1/5/15 min) at the start: {env.get('load', 'unknown')}, at the end: {_load()}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+    ]
+    for name, why in skipped.items():
+        lines.append(f"- not run: **{name}**: {why}")
+    lines += [
+        "",
+        "Normalized regret: 0 = the optimum, 1 = as good as random search at the same budget (lower is better).",
+        "Rank: 1 = best on a problem and seed (ties share their average), averaged over seeds, then over problems.",
+        "Overhead: the optimizer's own time per trial (wall time minus time inside the objective).",
+        "",
+        "### Overall",
+        "",
+        "| optimizer | mean normalized regret | synthetic | scikit-learn | mean rank | overhead ms/trial |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for d in overall(summaries, optimizers):
+        err = f" ({d['errors']} failed runs)" if d["errors"] else ""
+        lines.append(
+            f"| {d['optimizer']}{err} | {_f(d['regret'])} | {_f(d['regret_synthetic'])} | {_f(d['regret_sklearn'])} "
+            f"| {_f(d['rank'], 2)} | {_f(d['overhead_ms'], 1)} |"
+        )
+    lines += ["", "### Per problem", ""]
+    for s in summaries:
+        opt = f"known optimum {_g(s.optimum)}" if s.optimum_known else f"optimum unknown: best seen {_g(s.optimum)}"
+        lines += [
+            f"**{s.problem}**: {s.description}. {opt}; E[best of {s.budget} random] = {_g(s.random_expected)} "
+            f"(pool of {s.pool_size}).",
+            "",
+            "| optimizer | normalized regret (mean ± std) | best value (mean) | mean rank | overhead ms/trial |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        ordered = sorted(s.rows.items(), key=lambda kv: (math.isnan(kv[1].rank_mean), kv[1].rank_mean))
+        for name, row in ordered:
+            if not row.regrets and not row.errors:
+                continue
+            note = ""
+            if row.errors:
+                note = f" ({len(row.errors)} failed: {row.errors[0]})"
+            elif row.evaluations and min(row.evaluations) < s.budget:
+                note = f" (ran {min(row.evaluations)} evaluations: search space exhausted)"
+            lines.append(
+                f"| {name}{note} | {_f(row.regret_mean)} ± {_f(row.regret_std)} "
+                f"| {_g(float(np.mean(row.bests))) if row.bests else '–'} | {_f(row.rank_mean, 2)} "
+                f"| {_f(row.overhead_ms, 1)} |"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_HEADER = """# hpmagic benchmark results
+
+How these numbers are made, and what they mean: [README.md](README.md). Each section below is written by the
+command it names; running it again replaces only its own section.
+"""
+
+
+def write_section(path: Path, key: str, text: str) -> None:
+    """Put ``text`` between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` in ``path``, replacing what was there."""
+    begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = path.read_text() if path.exists() else _HEADER
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: block, old, count=1)
+    else:
+        new = old.rstrip() + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
+# -- running ------------------------------------------------------------------------------------------------------
+
+
+def _task(args: tuple[str, str, int, int]) -> dict[str, Any]:
+    optimizer, problem, budget, seed = args
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return run_optimizer(optimizer, get_problem(problem), budget, seed).to_dict()
+
+
+def run_all(
+    problems: Sequence[str],
+    optimizers: Sequence[str],
+    seeds: int,
+    budget: int,
+    jobs: int = 1,
+    log: Any = None,
+) -> list[RunResult]:
+    """Every problem x seed x optimizer; ``jobs`` > 1 runs them in that many worker processes."""
+    tasks = [(o, p, budget, seed) for p in problems for seed in range(seeds) for o in optimizers]
+    results: list[RunResult] = []
+    start = time.perf_counter()
+
+    def note(i: int, r: RunResult) -> None:
+        if log is not None:
+            status = f"error {r.error}" if r.error else f"best {r.best:.6g}"
+            print(
+                f"[{i}/{len(tasks)} {time.perf_counter() - start:6.0f}s] {r.problem} {r.optimizer} seed {r.seed}: "
+                f"{status}, {r.wall_time:.1f}s, overhead {1000 * r.overhead_per_trial:.1f} ms/trial",
+                file=log,
+                flush=True,
+            )
+
+    if jobs <= 1:
+        for i, t in enumerate(tasks, 1):
+            r = RunResult.from_dict(_task(t))
+            results.append(r)
+            note(i, r)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for i, d in enumerate(pool.map(_task, tasks), 1):
+                r = RunResult.from_dict(d)
+                results.append(r)
+                note(i, r)
+    return results
+
+
+def load_pools(
+    problems: Sequence[str], budget: int, pool_size: int | None, cache_dir: Path | None
+) -> dict[str, np.ndarray]:
+    """The random pool of every problem, from the cache or evaluated now (and then cached)."""
+    pools = {}
+    for p in problems:
+        problem = get_problem(p)
+        size = max(pool_size or problem.pool_size, budget)
+        t0 = time.perf_counter()
+        pools[p] = random_pool(problem, size, cache_dir)
+        if time.perf_counter() - t0 > 1:
+            print(f"random pool of {p}: {size} evaluations in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return pools
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="4 synthetic + 2 scikit-learn problems, 3 seeds, budget 30"
+    )
+    parser.add_argument("--problems", nargs="+", help=f"problem names (default: all): {', '.join(PROBLEMS)}")
+    parser.add_argument("--optimizers", nargs="+", help="optimizer names (default: every one installed)")
+    parser.add_argument("--budget", type=int, help="evaluations per run (default 40; 30 with --quick)")
+    parser.add_argument("--seeds", type=int, help="seeds per problem and optimizer (default 5; 3 with --quick)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: timings undisturbed)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default: %(default)s)")
+    parser.add_argument("--section", help="section of --out to replace (default: quick, full or custom)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="random pools and raw results")
+    parser.add_argument("--pool-size", type=int, help="random pool size for every problem (default: per problem)")
+    parser.add_argument("--from-json", type=Path, help="re-render a report from a saved raw results file")
+    parser.add_argument("--list", action="store_true", help="list problems and optimizers, then exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m benchmarks.run", *argv_list])
+    preset = QUICK if args.quick else FULL
+    available, skipped = available_optimizers()
+    for strategy, why in hpmagic_strategies().items():
+        if why is not None:
+            skipped[f"hpmagic-{strategy}"] = why
+    if args.list:
+        for p in PROBLEMS.values():
+            print(f"problem   {p.name:18s} {p.kind:9s} {p.description}")
+        for name in OPTIMIZERS:
+            print(f"optimizer {name:18s} {'ok' if name in available else 'skipped: ' + skipped[name]}")
+        return 0
+
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        problems, optimizers = saved["problems"], saved["optimizers"]
+        seeds, budget, skipped = saved["seeds"], saved["budget"], saved["skipped"]
+        results = [RunResult.from_dict(d) for d in saved["results"]]
+        command, elapsed, env, date, jobs = (
+            saved["command"],
+            saved["elapsed"],
+            saved["env"],
+            saved["date"],
+            saved["jobs"],
+        )
+        section = args.section or saved["section"]
+    else:
+        problems = args.problems or preset["problems"]
+        for p in problems:
+            get_problem(p)
+        if args.optimizers:
+            unknown = [o for o in args.optimizers if o not in OPTIMIZERS]
+            if unknown:
+                print(f"unknown optimizers {unknown}; choose from: {', '.join(OPTIMIZERS)}", file=sys.stderr)
+                return 2
+            optimizers = [o for o in args.optimizers if o in available]
+            skipped = {o: why for o, why in skipped.items() if o in args.optimizers}
+        else:
+            optimizers = available
+        if len(optimizers) < 2:
+            print(f"need at least 2 optimizers that can run here, got {optimizers}: {skipped}", file=sys.stderr)
+            return 2
+        seeds = args.seeds or preset["seeds"]
+        budget = args.budget or preset["budget"]
+        custom = args.problems or args.optimizers or args.budget or args.seeds
+        section = args.section or ("quick" if args.quick and not custom else "full" if not custom else "custom")
+        jobs = max(1, args.jobs)
+        date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        env = environment()
+        start = time.perf_counter()
+        pools = load_pools(problems, budget, args.pool_size, args.cache_dir)
+        print(f"benchmark ({section}): {problems} x {optimizers} x {seeds} seeds, budget {budget}", file=sys.stderr)
+        if skipped:
+            print(f"skipped: {skipped}", file=sys.stderr)
+        results = run_all(problems, optimizers, seeds, budget, jobs=jobs, log=sys.stderr)
+        elapsed = time.perf_counter() - start
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        raw = {
+            "section": section,
+            "problems": list(problems),
+            "optimizers": list(optimizers),
+            "seeds": seeds,
+            "budget": budget,
+            "skipped": skipped,
+            "results": [r.to_dict() for r in results],
+            "command": command,
+            "elapsed": elapsed,
+            "env": env,
+            "date": date,
+            "jobs": jobs,
+        }
+        (args.cache_dir / f"results-{section}.json").write_text(json.dumps(raw))
+
+    if args.from_json:
+        pools = load_pools(problems, budget, args.pool_size, args.cache_dir)
+    summaries = summarise(results, pools, budget, optimizers)
+    titles = {
+        "quick": "Quick run (`make bench-quick`)",
+        "full": "Full run (`make bench`)",
+    }
+    text = render(
+        summaries,
+        optimizers,
+        skipped,
+        title=titles.get(section, f"Run `{section}`"),
+        command=command,
+        seeds=seeds,
+        elapsed=elapsed,
+        env=env,
+        date=date,
+        jobs=jobs,
+    )
+    write_section(args.out, f"bench:{section}", text)
+    print(text)
+    print(f"written to {args.out} (section {section})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
