@@ -36,8 +36,8 @@ class SegmentScheduler(Strategy):
       trial's ``user_attrs``), else by its parameters, else takes the oldest outstanding one, so results may arrive
       in any order.
     - ``setup`` with a history *replays* it: it asks the schedule again from the start and, for each request, looks
-      for the finished trial that answered it (same attributes and parameters; trials without attributes by their
-      parameters alone) and records that trial's result instead of running it. Decisions depend only on the seed
+      for the finished trial that answered it (same attributes, budget and parameters; trials without attributes by
+      their parameters alone) and records that trial's result instead of running it. Decisions depend only on the seed
       and on these results, so a resumed study continues exactly where the interrupted one stopped, never repeats
       a finished segment, and points ``resume_from`` at the right trial numbers. The replay stops at the first
       request with no finished trial (the one a crash interrupted, say); that request is asked first.
@@ -114,8 +114,8 @@ class SegmentScheduler(Strategy):
 
     def _claim(self, trial: Trial) -> TrialRequest | None:
         key = self._key(trial.user_attrs)
-        if key is not None and key in self._pending:
-            return self._pending.pop(key)
+        if key is not None:  # one of this strategy's trials: its own request, or none (told twice, or not asked)
+            return self._pending.pop(key, None)
         for k, request in self._pending.items():
             if _agree(request.params, trial.params, full=True):
                 return self._pending.pop(k)
@@ -143,7 +143,11 @@ class SegmentScheduler(Strategy):
             if key is None:
                 if _agree(request.params, trial.params, full=True):
                     return trial
-            elif key == wanted and _agree(request.params, trial.params, full=False):
+            elif (
+                key == wanted
+                and trial.user_attrs.get("budget", request.budget) == request.budget
+                and _agree(request.params, trial.params, full=False)
+            ):
                 return trial
         return None
 
@@ -310,7 +314,3 @@ class HyperbandStrategy(SegmentScheduler):
         """Markers created at run time get one value per configuration, so a promotion keeps its values."""
         config = trial.user_attrs.get("config", -1 - trial.number)
         return dim.sample(np.random.default_rng([self.seed, 1 << 20, int(config) & 0xFFFFFFFF, _stable_hash(name)]))
-
-    def n_planned(self) -> int:
-        """Trials of one whole schedule when no trial fails (69 for eta=3 and a budget of 1..27)."""
-        return sum(n for rungs in self.plan for n, _budget in rungs)

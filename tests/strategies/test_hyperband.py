@@ -291,3 +291,27 @@ def test_the_python_api_runs_the_schedule_with_n_trials_none() -> None:
     )
     assert len(study.trials) == 22 and study.last_finish.reason == "exhausted"
     assert {t.user_attrs["budget"] for t in study.trials} == {1, 3, 9}
+
+
+def test_a_resumed_study_with_another_budget_starts_a_fresh_schedule(tmp_path) -> None:
+    """Segments trained to other budgets are not this schedule's; only identical ones (same budget) are reused."""
+    common: dict[str, Any] = dict(strategy="hyperband", seed=0, name="hb", storage=str(tmp_path / "hb.db"))
+    hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 1)}, n_trials=10, budget=(1, 9), **common)
+    study = hpmagic.optimize(
+        lambda p: p["x"], {"x": tune.uniform(0, 1)}, n_trials=None, budget=(1, 27), resume=True, **common
+    )
+    # The old study's first 9 trials (configurations 0-8 at 1 step) are the new schedule's first 9; its 10th (a
+    # promotion to 3 steps) is not, so the new schedule runs from configuration 9 on.
+    assert len(study.trials) == 10 + 69 - 9
+    assert [t.user_attrs["config"] for t in study.trials[10:28]] == list(range(9, 27))
+    assert [t.user_attrs["budget"] for t in study.trials[10:28]] == [1] * 18
+
+
+def test_a_trial_told_twice_does_not_take_another_request() -> None:
+    strategy = make((1, 9))
+    strategy.setup(Space({"x": Float(0.0, 1.0)}), direction="minimize", seed=0)
+    first, second = strategy.ask_request(), strategy.ask_request()
+    trial = Trial(0, dict(first.params), TrialState.COMPLETE, 0.5, user_attrs=first.attrs)
+    strategy.tell(trial)
+    strategy.tell(trial)
+    assert list(strategy._pending.values()) == [second]
