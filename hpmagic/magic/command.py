@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from hpmagic.errors import OptionError
 from hpmagic.strategies import STRATEGIES
 
-__all__ = ["TuneCommand", "parse_budget", "parse_duration"]
+__all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
@@ -56,6 +57,7 @@ class TuneCommand:
     refine: bool = False
     population: int | None = None
     interval: int | None = None
+    strategy_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -86,8 +88,10 @@ class TuneCommand:
             raise OptionError(f"--repeats takes an integer >= 1, got {self.repeats!r}")
         if self.test is not None and not self.test.strip():
             raise OptionError("--test needs an expression, e.g. --test 'model.score(X_test, y_test)'")
-        if (self.population is not None or self.interval is not None) and self.strategy != "pbt":
-            raise OptionError("--population and --interval apply to --strategy pbt only")
+        if self.population is not None and self.strategy not in ("pbt", "evolution"):
+            raise OptionError("--population applies to --strategy pbt and evolution only")
+        if self.interval is not None and self.strategy != "pbt":
+            raise OptionError("--interval applies to --strategy pbt only")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
         if self.state and not all(name.isidentifier() for name in self.state):
@@ -125,11 +129,29 @@ class TuneCommand:
             refine=bool(args.refine),
             population=_int_option("--population", args.population),
             interval=_int_option("--interval", args.interval),
+            strategy_options=parse_options(unquote(args.options)) if args.options is not None else (),
         )
 
     def options(self) -> dict[str, Any]:
         """The command as a plain dict (stored with the study)."""
         return asdict(self)
+
+
+def parse_options(text: str | None) -> tuple[tuple[str, Any], ...]:
+    """``(("eta", 2), ("method", "central"))`` from ``eta=2,method=central``: a strategy's own options."""
+    pairs = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if not item:
+            continue
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise OptionError(f"--options takes NAME=VALUE pairs separated by commas, e.g. eta=2; got {item!r}")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
 
 
 def parse_budget(text: str | None) -> tuple[int, int]:

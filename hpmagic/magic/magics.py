@@ -33,7 +33,7 @@ class TuneMagics(Magics):
     """Tune the hyperparameters marked in a cell. Defaults can be set with ``%config TuneMagics.<option> = ...``."""
 
     storage = Unicode("hpmagic.db", help="Default study store: an SQLite file path, or :memory:.").tag(config=True)
-    strategy = Unicode("bayes", help="Default strategy: grid, random or bayes.").tag(config=True)
+    strategy = Unicode("bayes", help="Default strategy: one of hpmagic.strategies.STRATEGIES.").tag(config=True)
     trials = Int(20, help="Default number of trials (grid search defaults to the whole grid).").tag(config=True)
     max_failures = Int(5, help="Stop a study after this many failed trials in a row.").tag(config=True)
     grid_points = Int(5, help="Grid points per float parameter for grid search.").tag(config=True)
@@ -63,7 +63,12 @@ class TuneMagics(Magics):
             tune_object.storage_path = os.path.abspath(os.path.expanduser(storage))
 
     @magic_arguments()
-    @argument("--strategy", "-s", help="grid, random or bayes (default: %%config TuneMagics.strategy, bayes).")
+    @argument(
+        "--strategy",
+        "-s",
+        help="grid, random, bayes, evolution, gradient, hyperband, asha or pbt (default: %%config TuneMagics.strategy,"
+        " bayes).",
+    )
     @argument("--trials", "-n", help="Total number of trials of the study (default 20; grid: the whole grid).")
     @argument("--timeout", "-t", help="Stop after this long, e.g. 90s, 10m, 1h (whichever comes first).")
     @argument("--seed", help="Random seed: the same seed gives the same sequence of configurations.")
@@ -88,8 +93,9 @@ class TuneMagics(Magics):
         "--test", help="Held-out metric evaluated after each trial, shown only at the end, never to the strategy."
     )
     @argument("--refine", action="store_true", help="Continue the study in ranges narrowed around its best trials.")
-    @argument("--population", help="pbt: members of the population (default 8).")
+    @argument("--population", help="pbt and evolution: members of the population (pbt 8, evolution 20).")
     @argument("--interval", help="pbt: steps per round between exploit/explore (default: a tenth of the budget).")
+    @argument("--options", help="The strategy's own options, NAME=VALUE pairs: e.g. eta=2 (hyperband, asha).")
     @argument(
         "--background",
         action="store_true",
@@ -154,8 +160,9 @@ class TuneMagics(Magics):
         options: dict[str, Any] = {}
         if cmd.strategy == "grid":
             options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
-        elif cmd.strategy == "pbt":
+        elif cmd.strategy in ("pbt", "evolution"):
             options = {k: v for k, v in (("population", cmd.population), ("interval", cmd.interval)) if v is not None}
+        options.update(cmd.strategy_options)
         strategy = get_strategy(cmd.strategy, **options)
         if cmd.prune == "median":
             strategy = MedianStopping(strategy)

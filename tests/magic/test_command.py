@@ -114,3 +114,12 @@ def test_arbitrary_text_never_crashes_the_parser(line):
         parse_tune_line(line)
     except UsageError:
         pass
+
+
+def test_strategy_options_are_parsed_as_python_literals():
+    cmd = parse_tune_line("--strategy hyperband --options 'eta=2, name_hint=abc, ratio=0.5'")
+    assert cmd.strategy_options == (("eta", 2), ("name_hint", "abc"), ("ratio", 0.5))
+    with pytest.raises(UsageError, match="--options takes NAME=VALUE pairs"):
+        parse_tune_line("--options eta")
+    with pytest.raises(UsageError, match="--population applies to --strategy pbt and evolution only"):
+        parse_tune_line("--strategy random --population 4")

@@ -406,3 +406,11 @@ def test_tune_list_and_tune_show_in_a_terminal(ip, capsys):
     assert "Study listed" in out and "3 complete of 3 trials" in out
     with pytest.raises(UsageError, match="no study named 'missing'"):
         ip.run_line_magic("tune_show", "missing")
+
+
+def test_strategy_options_reach_the_strategy(ip):
+    cell = "x = tune.uniform(0, 1)\nx\n"
+    assert run(ip, "--strategy evolution --population 4 --options 'tournament=2' --trials 8 --seed 0", cell).success
+    assert len(ip.user_ns["tune"].study.trials) == 8
+    with pytest.raises(UsageError, match="has no option 'bogus'"):
+        ip.run_cell_magic("tune", "--strategy random --options bogus=1", cell)
