@@ -359,6 +359,10 @@ class Dashboard:
 
             chooser.observe(redraw, "value")
             tabs.append(("Parameter vs objective", scatter))
+        if study.strategy_name == "pbt" and params:
+            tabs.append(
+                ("PBT schedule", _image(lambda fig: plot.pbt_schedule_plot(study, params[0], ax=fig.add_subplot(111))))
+            )
         if study.strategy_name == "bayes":
             tabs.append(
                 ("Partial dependence", _image(lambda fig: plot.partial_dependence(study, fig=fig), size=(8, 8)))

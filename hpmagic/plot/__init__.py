@@ -18,6 +18,7 @@ from hpmagic.plot._data import (
 )
 from hpmagic.plot._draw import convergence, parallel_coordinates, param_scatter, partial_dependence
 from hpmagic.plot._render import render_png
+from hpmagic.plot._schedule import pbt_schedule_plot
 
 __all__ = [
     "AxisData",
@@ -30,6 +31,7 @@ __all__ = [
     "parallel_data",
     "param_scatter",
     "partial_dependence",
+    "pbt_schedule_plot",
     "render_png",
     "scatter_data",
 ]

@@ -368,3 +368,30 @@ def test_partial_dependence_needs_five_complete_trials_and_a_space() -> None:
     empty = hpmagic.optimize(lambda p: 1.0, {}, strategy="random", n_trials=6, seed=0)
     with pytest.raises(ValueError, match="at least one parameter that varies"):
         partial_dependence(empty)
+
+
+def test_pbt_schedule_plot_draws_one_line_per_member() -> None:
+    from hpmagic.plot import pbt_schedule_plot
+
+    def fn(p: dict[str, Any]) -> float:
+        value = 0.0
+        for step in tune.steps():
+            value = -abs(math.log10(p["lr"]) + 2) + step * 0.01
+            tune.report(value, step=step)
+        return value
+
+    study = hpmagic.optimize(
+        fn,
+        {"lr": tune.loguniform(1e-4, 1.0)},
+        strategy="pbt",
+        strategy_options={"population": 4, "interval": 2},
+        budget=(1, 8),
+        seed=0,
+        n_trials=None,
+        direction="maximize",
+    )
+    ax = pbt_schedule_plot(study, "lr", ax=new_axes())
+    assert len(ax.lines) == 4
+    assert ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="unknown parameter 'nope'"):
+        pbt_schedule_plot(study, "nope", ax=new_axes())
