@@ -245,8 +245,10 @@ def test_population_and_interval_options_of_the_magic(ip) -> None:
     _study, _objective, strategy, n_trials = magics._prepare(cmd, cell)
     assert isinstance(strategy, PBTStrategy) and (strategy.population, strategy.interval) == (6, 3)
     assert n_trials is None  # the whole schedule: 6 members x 3 rounds
-    with pytest.raises(UsageError, match="--population and --interval apply to --strategy pbt only"):
+    with pytest.raises(UsageError, match="--population applies to --strategy pbt and evolution only"):
         parse_tune_line("--strategy random --population 4")
+    with pytest.raises(UsageError, match="--interval applies to --strategy pbt only"):
+        parse_tune_line("--strategy evolution --interval 4")
     with pytest.raises(UsageError, match="--population takes an integer >= 2"):
         parse_tune_line("--strategy pbt --population 1")
     with pytest.raises(UsageError, match="pbt strategy needs a resource range"):
