@@ -323,7 +323,7 @@ def render(
         f"- date: {date}; run time {elapsed / 60:.1f} min ({jobs} worker process{'es' if jobs > 1 else ''})",
         f"- {len(summaries)} problems x {len(optimizers)} optimizers x {seeds} seeds, budget {budget} evaluations",
         f"- machine: {env['nproc']} CPUs ({env['cpu']}), {env['platform']}, OMP_NUM_THREADS={env['omp']}",
-        f"- load average (1/5/15 min) at the start: {env.get('load', 'unknown')}, at the end: {_load()}",
+        f"- load average (1/5/15 min) at the start: {env.get('load')}, at the end: {env.get('load_end') or _load()}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
     ]
     for name, why in skipped.items():
@@ -537,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skipped: {skipped}", file=sys.stderr)
         results = run_all(problems, optimizers, seeds, budget, jobs=jobs, log=sys.stderr)
         elapsed = time.perf_counter() - start
+        env["load_end"] = _load()
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         raw = {
             "section": section,
