@@ -14,7 +14,7 @@ DEMO_DIR := build/demo
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: demo test lint venv clean browser-deps bench-dashboard
-.PHONY: bench-mf
+.PHONY: bench-mf bench-noise
 .PHONY: bench bench-quick bench-overhead
 
 venv: $(STAMP)
@@ -91,3 +91,8 @@ bench-quick: $(BENCH_STAMP)
 
 bench-overhead: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.overhead
+
+# make bench-noise: repeats + the noise-aware GP against single noisy evaluations, and coarse-to-fine --refine
+# (benchmarks/noise_refine.py, markdown tables).
+bench-noise: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) -m benchmarks.noise_refine
