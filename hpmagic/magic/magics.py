@@ -19,7 +19,7 @@ from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
 from hpmagic.refine import refine_space
 from hpmagic.storage import Storage
-from hpmagic.strategies import MedianStopping, get_strategy
+from hpmagic.strategies import STRATEGIES, MedianStopping, get_strategy
 from hpmagic.study import Study, create_study, load_study
 
 __all__ = ["TuneMagics", "parse_tune_line"]
@@ -174,7 +174,7 @@ class TuneMagics(Magics):
             raise OptionError(
                 f"the {cmd.strategy} strategy needs every parameter known before the first trial, but the marker on "
                 f"line {site.line} is created while the cell runs (in a loop, a function, or with a computed name); "
-                "use --strategy random or bayes"
+                f"use one of: {', '.join(sorted(n for n, c in STRATEGIES.items() if c.supports_dynamic))}"
             )
         n_trials = cmd.n_trials
         if n_trials is None and cmd.strategy not in _WHOLE_SCHEDULE:
