@@ -130,9 +130,11 @@ class BayesStrategy(Strategy):
     def _initial_points(self, d: int, n_trials: int | None) -> int:
         if self.n_initial_points is not None:
             return self.n_initial_points
-        n = min(max(5, 2 * d), 20)
+        from hpmagic.strategies import _gp
+
+        n = min(max(5, _gp.INIT_PER_DIM * d), 20)
         if n_trials:
-            n = min(n, max(3, n_trials // 4))
+            n = min(n, max(3, int(n_trials * _gp.INIT_FRACTION)))
         return n
 
     @property
@@ -173,7 +175,7 @@ class BayesStrategy(Strategy):
         u = self._encode(trial.params)
         if u is None:
             return
-        self._outstanding.pop(_key(u), None)
+        self._forget_outstanding(u)
         value = trial.value
         if value is not None and isinstance(value, numbers.Real) and math.isfinite(value):
             loss = self.sign * float(value)
@@ -187,6 +189,15 @@ class BayesStrategy(Strategy):
             self._push(u, self._worst)
         else:
             self._failed_waiting.append(u)
+
+    def _forget_outstanding(self, u: np.ndarray) -> None:
+        """The proposal ``u`` came back: it no longer runs (matched within rounding of the decode/encode trip)."""
+        if self._outstanding.pop(_key(u), None) is not None:
+            return
+        for key, pending in self._outstanding.items():
+            if np.max(np.abs(pending - u)) < 1e-9:
+                del self._outstanding[key]
+                return
 
     def _push(self, u: np.ndarray, loss: float) -> None:
         self._u.append(u)
@@ -222,7 +233,8 @@ class BayesStrategy(Strategy):
             self._model = GPModel(enc.n_features)
         n = len(y)
         refit = self._model.n_hyper_fits == 0 or n <= self.refit_until or n - self._n_at_fit >= self.refit_every
-        self._model.fit(x, y, optimize=refit)
+        # Past refit_until, a refit starts from the previous hyperparameters only: they moved little since.
+        self._model.fit(x, y, optimize=refit, restart=n <= self.refit_until)
         if refit:
             self._n_at_fit = n
         model = self._model

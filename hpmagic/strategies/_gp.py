@@ -33,18 +33,18 @@ __all__ = [
     "warp_losses",
 ]
 
-# Knobs the tuning script (benchmarks/bayes_tuning.py) varies; the values are the ones that won there.
-WARP = True
-LS_MEDIAN = 0.5
-LS_SD = 1.5
-NOISE_MEDIAN = 1e-4
-LOCAL_FRACTION = 0.25
-N_STARTS = 5
-LS_MIN = 5e-3
-PLUGIN_BEST = True
-LS_WALL = 0.0
-LS_CENTER = 1.0
-NOISE_SD = 2.5
+# Knobs that benchmarks/bayes_tuning.py varies (``bayes@KNOB=value``); the values are the ones that won there.
+INIT_PER_DIM = 3  # default design points per dimension (at least 5, at most 20)...
+INIT_FRACTION = 0.375  # ...and at most this fraction of the study's budget
+WARP = True  # Yeo-Johnson warp of the losses before standardising
+PLUGIN_BEST = True  # improvement counted from the lowest posterior mean at a tried point, not the lowest loss
+XI = 0.01  # improvement margin, in standardised loss units
+LOCAL_FRACTION = 0.1  # perturbations of the best points, as a fraction of the uniform candidates
+N_STARTS = 5  # candidates refined by L-BFGS-B
+LS_WALL = 0.1  # weight of the soft walls on the length scales (prior)
+LS_CENTER = 1.0  # where the walls meet, in unit-cube lengths
+NOISE_MEDIAN = 3e-3  # prior median of the noise variance, in standardised units
+NOISE_SD = 1.0  # prior spread of the log noise variance
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -156,38 +156,36 @@ def warp_losses(y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Prior:
-    """Log-normal priors (in the kernel's log-parameters) that turn the likelihood fit into a MAP fit.
+    """Priors on the kernel's log-parameters that turn the likelihood fit into a MAP fit.
 
-    With 10-40 points the marginal likelihood alone often picks tiny length scales (a spiky interpolant that makes
-    every unexplored point look promising) or a huge noise. A weak prior towards smooth functions and little noise
-    keeps the model useful from the first fits; it matters less and less as data accumulate.
+    With 10-40 points the marginal likelihood alone often picks tiny length scales (an interpolant of every ripple,
+    which sends the search chasing local wiggles: Ackley, Levy) or no noise at all. Soft walls keep the length
+    scales within about [0.1, 10] of the unit cube, and the noise variance near a few thousandths of the losses'
+    variance; they matter less and less as data accumulate.
     """
 
-    length_scale: float = 0.0  # log-median; set per dimension count
-    length_scale_sd: float = 1.5
+    wall: float = LS_WALL
+    wall_center: float = LS_CENTER
     amplitude: float = 0.0
     amplitude_sd: float = 1.5
-    noise: float = math.log(1e-4)
-    noise_sd: float = 2.5
-    wall: float = 0.0
-    wall_center: float = 1.0
+    noise: float = math.log(NOISE_MEDIAN)
+    noise_sd: float = NOISE_SD
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Log density (up to a constant) and its gradient; theta = [log amplitude, log length scales, log noise]."""
-        mean = np.full(len(theta), self.length_scale)
-        sd = np.full(len(theta), self.length_scale_sd)
-        mean[0], sd[0] = self.amplitude, self.amplitude_sd
-        mean[-1], sd[-1] = self.noise, self.noise_sd
-        z = (theta - mean) / sd
-        value, grad = -0.5 * np.sum(z**2), -z / sd
-        if self.wall > 0:
-            # Soft walls on the length scales, -w ((l/c)^2 + (c/l)^2): length scales far below the data's spacing
-            # (an interpolant that explains every ripple) or far above the box cost quadratically in 1/l or l.
-            t = theta[1:-1] - math.log(self.wall_center)
-            up, down = np.exp(2 * t), np.exp(-2 * t)
-            value = -0.5 * np.sum(z[0] ** 2 + z[-1] ** 2) - self.wall * np.sum(up + down)
-            grad = grad.copy()
-            grad[1:-1] = -2 * self.wall * (up - down)
+        """Log density (up to a constant) and its gradient; theta = [log amplitude, log length scales, log noise].
+
+        Length scales l get -w ((l/c)^2 + (c/l)^2), quadratic in 1/l below c and in l above; amplitude and noise
+        are log-normal.
+        """
+        grad = np.zeros(len(theta))
+        za = (theta[0] - self.amplitude) / self.amplitude_sd
+        zn = (theta[-1] - self.noise) / self.noise_sd
+        t = theta[1:-1] - math.log(self.wall_center)
+        up, down = np.exp(2 * t), np.exp(-2 * t)
+        value = -0.5 * (za**2 + zn**2) - self.wall * float(np.sum(up + down))
+        grad[0] = -za / self.amplitude_sd
+        grad[-1] = -zn / self.noise_sd
+        grad[1:-1] = -2 * self.wall * (up - down)
         return float(value), grad
 
 
@@ -201,16 +199,10 @@ class GPModel:
 
     def __init__(self, n_features: int, prior: Prior | None = None) -> None:
         self.n_features = n_features
-        self.prior = prior or Prior(
-            length_scale=math.log(LS_MEDIAN) + 0.5 * math.log(max(n_features, 1)),
-            length_scale_sd=LS_SD,
-            noise=math.log(NOISE_MEDIAN),
-            noise_sd=NOISE_SD,
-            wall=LS_WALL,
-            wall_center=LS_CENTER,
-        )
+        self.prior = prior or Prior(LS_WALL, LS_CENTER, noise=math.log(NOISE_MEDIAN), noise_sd=NOISE_SD)
         self.gp: Any = None
         self._theta: np.ndarray | None = None
+        self._restart = True
         #: Hyperparameter fits so far (the refit schedule is checked through it).
         self.n_hyper_fits = 0
 
@@ -219,15 +211,17 @@ class GPModel:
 
         p = self.prior
         amplitude = math.exp(p.amplitude)
-        scales = np.full(self.n_features, math.exp(p.length_scale))
+        scales = np.full(self.n_features, p.wall_center)
         noise = math.exp(p.noise)
         if theta is not None:
             amplitude, scales, noise = math.exp(theta[0]), np.exp(theta[1:-1]), math.exp(theta[-1])
         return ConstantKernel(amplitude, (1e-2, 1e2)) * Matern(
-            length_scale=scales, length_scale_bounds=(LS_MIN, 2e1), nu=2.5
+            length_scale=scales, length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(noise, (1e-6, 1.0))
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, optimize: bool) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, *, optimize: bool, restart: bool = True) -> None:
+        """Fit to ``x``, ``y``; ``optimize`` refits the hyperparameters, also from the prior's median if ``restart``."""
+        self._restart = restart
         from skopt.learning import GaussianProcessRegressor
 
         optimize = optimize or self._theta is None
@@ -258,7 +252,7 @@ class GPModel:
 
         starts = [np.asarray(initial_theta, dtype=float)]
         default = np.asarray(self._kernel(None).theta, dtype=float)
-        if not np.allclose(default, starts[0]):
+        if self._restart and not np.allclose(default, starts[0]):
             starts.append(default)
         best: tuple[np.ndarray, float] | None = None
         for start in starts:
@@ -312,11 +306,14 @@ def log_ei(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
 
 def acquisition(name: str, mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
     """Scores to maximise: log-EI, log-PI, or minus the lower confidence bound."""
-    if name == "PI":
-        return log_ndtr((best - mean) / std)
     if name == "LCB":
         return -(mean - 1.96 * std)
-    return log_ei(mean, std, best)
+    # Improvement counts from a little below the best (in standardised units): without the margin, EI keeps
+    # polishing a point on the boundary or in a shallow local minimum by ever smaller steps.
+    target = best - XI
+    if name == "PI":
+        return log_ndtr((target - mean) / std)
+    return log_ei(mean, std, target)
 
 
 def optimize_acquisition(

@@ -75,14 +75,18 @@ def test_bayes_beats_random_on_a_quadratic() -> None:
     for seed in (0, 1, 2):
         strategy = BayesStrategy()
         bayes_best.append(best_of(strategy, space, quadratic, 25, seed))
-        assert strategy.n_fallbacks == 0 and strategy.n_model_asks == 25 - 5
+        assert strategy.n_fallbacks == 0 and strategy.n_model_asks == 25 - 6
         random_best.append(best_of(RandomStrategy(), space, quadratic, 25, seed))
-    assert np.mean(bayes_best) < 1e-3, bayes_best
-    assert np.mean(bayes_best) < np.mean(random_best) / 100, (bayes_best, random_best)
+    assert np.mean(bayes_best) < 0.01, bayes_best  # about 0.001
+    assert np.mean(bayes_best) < np.mean(random_best) / 50, (bayes_best, random_best)
 
 
 def test_bayes_beats_random_on_branin_by_far() -> None:
-    """25 trials on Branin (regret to the optimum): random search's best is about 1; the model gets below 0.05."""
+    """25 trials on Branin (regret to the optimum): random search's best is about 1.6, the model's about 0.02.
+
+    Without the L-BFGS-B refinement of the acquisition, about 0.08; without the improvement margin (``XI``), one
+    seed in five polishes a point on the boundary forever (see benchmarks/bayes_tuning.py).
+    """
     space = Space({"x1": Float(-5.0, 10.0), "x2": Float(0.0, 15.0)})
     bayes = [best_of(BayesStrategy(), space, branin, 25, seed) for seed in (0, 1, 2)]
     random = [best_of(RandomStrategy(), space, branin, 25, seed) for seed in (0, 1, 2)]
@@ -91,10 +95,10 @@ def test_bayes_beats_random_on_branin_by_far() -> None:
 
 
 def test_bayes_beats_random_on_hartmann6_by_far() -> None:
-    """30 trials in 6-d: local refinement near the incumbent finds the deep basin that random search misses.
+    """30 trials in 6-d: refining the acquisition's best candidates with L-BFGS-B finds the deep basin.
 
-    Random search's best regret is about 1.5 here; the model, started from 7 design points, gets below 0.5 on
-    average. Without the perturbations of the best points (uniform candidates only) it stays near 1.
+    Random search's best regret is about 1.9 here; the model, started from 11 design points, gets about 0.24 on
+    average over these seeds. Scoring random candidates only (no refinement), it gets about 0.56.
     """
     space = Space({f"x{i}": Float(0.0, 1.0) for i in range(6)})
     bayes = [best_of(BayesStrategy(), space, hartmann6, 30, seed) for seed in (0, 1, 2)]
@@ -138,10 +142,9 @@ def test_default_design_size_follows_dimensions_and_budget() -> None:
         return strategy._n_init
 
     assert design_size(1, 40) == 5
-    assert design_size(4, 40) == 8
-    assert design_size(8, 40) == 10  # a quarter of the budget
-    assert design_size(8, None) == 16
-    assert design_size(30, None) == 20
+    assert design_size(4, 40) == 12  # three per dimension
+    assert design_size(8, 40) == 15  # 3/8 of the budget
+    assert design_size(8, None) == 20  # never more than 20
     assert design_size(2, 8) == 3
 
 
