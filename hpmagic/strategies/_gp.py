@@ -1,9 +1,10 @@
 """The Gaussian-process machinery behind ``BayesStrategy``: encoding, model fitting, acquisition and its optimiser.
 
 scikit-optimize provides the model (``skopt.learning.GaussianProcessRegressor`` with its Matern and white-noise
-kernels); how it is driven is ours, because skopt's ``Optimizer`` is slow (every ``tell`` refits from scratch and
-scores 10,000 points with an O(m n^2) einsum) and weak on 5-6 dimensional problems at small budgets (random start,
-random candidates, no local search near the incumbent).
+kernels); how it is driven is ours, because skopt's ``Optimizer`` is slow (every ``tell`` refits the
+hyperparameters from scratch and scores 10,000 points with an O(m n^2) einsum: seconds per trial at 200 trials) and
+leaves out what benchmarks/bayes_tuning.py showed to matter at 40 evaluations: a space-filling start, warped
+losses, priors on the kernel's hyperparameters, and candidates near the incumbent.
 
 Everything here works in "u-space": one coordinate in [0, 1] per dimension, as ``Dimension.to_unit`` maps it (log
 dimensions in the log domain, integers owning equal slices, categoricals by index). The GP sees floats and integers

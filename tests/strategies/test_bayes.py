@@ -369,6 +369,18 @@ def test_a_model_failure_falls_back_to_random(monkeypatch: pytest.MonkeyPatch) -
     assert strategy.n_fallbacks == 1
 
 
+def test_a_failing_design_falls_back_to_random_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no design")
+
+    monkeypatch.setattr(_gp, "initial_design", broken)
+    space = Space({"x": Float(-5.0, 5.0), "k": Categorical(["a", "b"])})
+    trials = drive(BayesStrategy(n_initial_points=4, n_candidates=200), space, lambda p: p["x"] ** 2, 6, seed=0)
+    assert len({t.params["x"] for t in trials}) == 6
+    for trial in trials:
+        assert_valid(space, trial.params)
+
+
 @pytest.mark.parametrize("acq_func", ["EI", "lcb", "PI", "gp_hedge"])
 def test_acquisition_functions(acq_func: str) -> None:
     space = Space({"x": Float(-5.0, 5.0), "k": Categorical(["a", "b"])})
