@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from hpmagic import Storage, load_study
+from tests.notebooks.helpers import NOTEBOOKS, execute
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+NOTEBOOK = NOTEBOOKS / "quickstart.ipynb"
 
 # name of the study -> (strategy shown in its table, number of trials): a 4 x 4 grid, then 30 random and 30 bayes.
 EXPECTED = {"svc-grid": ("grid", 16), "svc-random": ("random", 30), "svc-bayes": ("bayes", 30)}
@@ -33,23 +30,8 @@ def _text(output: dict) -> str:
 def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.NotebookNode, Path]:
     """The quickstart, run once in a fresh working folder (the module's tests share the run)."""
     workdir = tmp_path_factory.mktemp("quickstart")
-    shutil.copy(NOTEBOOK, workdir / NOTEBOOK.name)
-    nb = nbformat.read(workdir / NOTEBOOK.name, as_version=4)
-    # nbclient starts the "python3" kernel spec; jupyter_client runs its "python" with this interpreter, so the
-    # kernel is this environment's (checked in test_kernel_crash_resume.py).
-    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
-    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+    nb = execute(NOTEBOOK, workdir, timeout=600)
     return nb, workdir
-
-
-def test_committed_without_outputs() -> None:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"cell {cell.get('id')} was committed with outputs"
-            assert cell.execution_count is None
 
 
 def test_every_cell_ran_without_error(executed: tuple[nbformat.NotebookNode, Path]) -> None:

@@ -7,50 +7,18 @@ from the notebook, so a notebook that measured itself against a wrong optimum wo
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 
-from hpmagic import Storage, load_study
+from hpmagic import load_study
+from tests.notebooks.helpers import NOTEBOOKS, assert_every_cell_ran, execute, printed, studies
 
-ROOT = Path(__file__).resolve().parents[2]
-EVOLUTION = ROOT / "notebooks" / "evolution_architecture.ipynb"
-GRADIENT = ROOT / "notebooks" / "gradient_ridge.ipynb"
-
-
-def execute(path: Path, workdir: Path) -> nbformat.NotebookNode:
-    shutil.copy(path, workdir / path.name)
-    nb = nbformat.read(workdir / path.name, as_version=4)
-    # nbclient starts the "python3" kernel spec; with this set, jupyter_client picks the environment's own.
-    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
-    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
-    return nb
-
-
-def printed(nb: nbformat.NotebookNode) -> str:
-    """Everything the notebook's cells printed to stdout."""
-    return "\n".join(
-        "".join(o.get("text", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.get("output_type") == "stream" and o.get("name") == "stdout"
-    )
-
-
-def studies(workdir: Path) -> dict[str, dict]:
-    store = Storage(workdir / "hpmagic.db")
-    try:
-        return {s["name"]: s for s in store.list_studies()}
-    finally:
-        store.close()
+EVOLUTION = NOTEBOOKS / "evolution_architecture.ipynb"
+GRADIENT = NOTEBOOKS / "gradient_ridge.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +33,10 @@ def gradient_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.Not
     return execute(GRADIENT, workdir), workdir
 
 
-@pytest.mark.parametrize("path", [EVOLUTION, GRADIENT], ids=["evolution", "gradient"])
-def test_committed_without_outputs(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"cell {cell.get('id')} was committed with outputs"
-            assert cell.execution_count is None
-
-
 @pytest.mark.parametrize("run", ["evolution_run", "gradient_run"])
 def test_every_cell_ran_without_error(run: str, request: pytest.FixtureRequest) -> None:
     nb, _ = request.getfixturevalue(run)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.execution_count is not None, cell.source
-            assert not [o for o in cell.outputs if o.get("output_type") == "error"], cell.source
+    assert_every_cell_ran(nb)
 
 
 # -- evolution ----------------------------------------------------------------------------------------------------

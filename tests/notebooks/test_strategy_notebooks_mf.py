@@ -7,51 +7,19 @@ rather than trusting the notebook's own table.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from hpmagic import Storage, load_study
+from hpmagic import load_study
 from hpmagic.strategies import pbt_schedule
 from hpmagic.study import Study
+from tests.notebooks.helpers import NOTEBOOKS, assert_every_cell_ran, execute, printed, studies
 
-ROOT = Path(__file__).resolve().parents[2]
-SGD = ROOT / "notebooks" / "hyperband_asha_sgd.ipynb"
-PBT = ROOT / "notebooks" / "pbt_mlp.ipynb"
-
-
-def execute(path: Path, workdir: Path) -> nbformat.NotebookNode:
-    shutil.copy(path, workdir / path.name)
-    nb = nbformat.read(workdir / path.name, as_version=4)
-    # nbclient starts the "python3" kernel spec; with this set, jupyter_client picks the environment's own.
-    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
-    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
-    return nb
-
-
-def printed(nb: nbformat.NotebookNode) -> str:
-    """Everything the notebook's cells printed to stdout."""
-    return "\n".join(
-        "".join(o.get("text", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.get("output_type") == "stream" and o.get("name") == "stdout"
-    )
-
-
-def studies(workdir: Path) -> dict[str, dict]:
-    store = Storage(workdir / "hpmagic.db")
-    try:
-        return {s["name"]: s for s in store.list_studies()}
-    finally:
-        store.close()
+SGD = NOTEBOOKS / "hyperband_asha_sgd.ipynb"
+PBT = NOTEBOOKS / "pbt_mlp.ipynb"
 
 
 def total_epochs(study: Study) -> int:
@@ -71,23 +39,10 @@ def pbt_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.Notebook
     return execute(PBT, workdir), workdir
 
 
-@pytest.mark.parametrize("path", [SGD, PBT], ids=["hyperband-asha", "pbt"])
-def test_committed_without_outputs(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"cell {cell.get('id')} was committed with outputs"
-            assert cell.execution_count is None
-
-
 @pytest.mark.parametrize("run", ["sgd_run", "pbt_run"])
 def test_every_cell_ran_without_error(run: str, request: pytest.FixtureRequest) -> None:
     nb, _ = request.getfixturevalue(run)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.execution_count is not None, cell.source
-            assert not [o for o in cell.outputs if o.get("output_type") == "error"], cell.source
+    assert_every_cell_ran(nb)
 
 
 # -- hyperband and asha -------------------------------------------------------------------------------------------
