@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import math
 import numbers
 import os
@@ -429,7 +430,7 @@ class Study:
             self._finish_values(trial, raws, ctx.test_values)
         trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
         self.storage.update_trial(self.study_id, trial, self.space)
-        strategy.tell(trial)
+        strategy.tell(_without_held_out(trial))
         is_best = self._update_best(trial)
         hook = getattr(objective, "trial_finished", None)
         if hook is not None:
@@ -439,6 +440,14 @@ class Study:
 
 
 # -- creating and loading studies ------------------------------------------------------------------------------------
+
+
+def _without_held_out(trial: Trial) -> Trial:
+    """The trial as strategies see it: without its held-out test value, so no search can select on it."""
+    if "test" not in trial.user_attrs:
+        return trial
+    attrs = {k: v for k, v in trial.user_attrs.items() if k != "test"}
+    return dataclasses.replace(trial, user_attrs=attrs)
 
 
 def _mean_and_std(values: list[float]) -> tuple[float, float]:

@@ -76,9 +76,9 @@ def test_held_out_metric_is_stored_but_never_told_to_the_strategy(ip):
     study.optimize(objective, strategy, n_trials=6)
     for trial in study.trials:
         assert trial.user_attrs["test"] == pytest.approx(1 - (trial.params["x"] - 0.7) ** 2)
-    # The strategy saw the trial record only after the loop stored the test value... so check it never used it:
-    # values told are the validation ones.
+    # The strategy is told the validation values, and never the held-out one.
     assert [v for v, _ in strategy.told] == [t.value for t in study.trials]
+    assert all("test" not in attrs for _, attrs in strategy.told)
     assert "test" in study.rows()[0]
 
 
