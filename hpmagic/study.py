@@ -31,6 +31,7 @@ from hpmagic.events import (
     TrialReported,
     TrialStarted,
 )
+from hpmagic.results import results_html, results_text
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Space
 from hpmagic.storage import Storage, StudyRecord, open_storage
@@ -192,8 +193,6 @@ class Study:
         return os.fspath(path)
 
     def _repr_html_(self) -> str:
-        from hpmagic.display.table import results_html
-
         return results_html(self)
 
     def __repr__(self) -> str:
@@ -202,8 +201,6 @@ class Study:
 
     def summary(self) -> str:
         """The results table as text."""
-        from hpmagic.display.table import results_text
-
         return results_text(self)
 
     # -- running ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Reporters that render the engine's events, and the results table."""
 
 from hpmagic.display.reporters import HTMLReporter, TextReporter, default_reporter, make_reporter
-from hpmagic.display.table import results_html, results_text
+from hpmagic.results import results_html, results_text
 
 __all__ = [
     "HTMLReporter",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.display.table import overfitting_note, results_html, results_text
+from hpmagic.results import overfitting_note, results_html, results_text
 from hpmagic.display.view_model import DashboardModel, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from hpmagic.display.table import format_value, results_html, results_text
+from hpmagic.results import format_value, results_html, results_text
 from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished
 from hpmagic.trial import TrialState
 

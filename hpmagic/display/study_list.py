@@ -6,7 +6,7 @@ import datetime as dt
 import html
 from typing import Any
 
-from hpmagic.display.table import format_value
+from hpmagic.results import format_value
 
 __all__ = ["StudyList"]
 

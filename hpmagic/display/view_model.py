@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.display.table import format_duration, format_value
+from hpmagic.results import format_duration, format_value
 from hpmagic.events import (
     Event,
     StudyFinished,

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 
 import hpmagic
 from hpmagic import TrialState, tune
-from hpmagic.display.table import overfitting_note, results_text
+from hpmagic.results import overfitting_note, results_text
 from hpmagic.refine import refine_space
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.strategies import RandomStrategy

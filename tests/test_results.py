@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hpmagic.context import TrialContext
-from hpmagic.display.table import format_value, results_html, results_text
+from hpmagic.results import format_value, results_html, results_text
 from hpmagic.space import Categorical, Float, Space
 from hpmagic.strategies import get_strategy
 from hpmagic.study import Study, create_study
