@@ -19,7 +19,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 NAME = 'x<b>y</b>&"z"'
 PARAM = "<u>p</u>"
-ALLOWED_TAGS = {"div", "b", "br", "span", "table", "thead", "tbody", "tr", "th", "td", "pre", "i"}
+ALLOWED_TAGS = {"div", "b", "br", "span", "table", "thead", "tbody", "tr", "th", "td", "pre", "i", "ul", "li"}
 
 
 def hostile_study(**kw: Any) -> Study:
@@ -150,12 +150,14 @@ def test_text_columns_are_aligned() -> None:
     assert lines[0] == f"Study {NAME} · grid · minimize ↓"
     best = study.best_trial
     assert best is not None
-    assert lines[1] == f"3 complete of 4 trials · best value 0 (trial {best.number})"
+    assert lines[1] == f"3 complete of 4 trials (1 failed) · best value 0 (trial {best.number})"
     starts = column_starts(lines[2])
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
     names = [lines[2][a:b].strip() for a, b in bounds]
     assert names[:6] == ["#", "kind", PARAM, "value", "duration", "state"]
-    rows = lines[3:]
+    failed = [t for t in study.trials if t.state is TrialState.FAILED]
+    assert lines[-1] == f"failed: 1 trial (#{failed[0].number}): ValueError: {IMG}"
+    rows = lines[3:-1]
     trials = study.sorted_trials()
     assert len(rows) == len(trials)
     for line, trial in zip(rows, trials, strict=True):

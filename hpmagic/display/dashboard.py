@@ -1,9 +1,19 @@
 """The live ipywidgets dashboard: one widget under the ``%%tune`` cell, fed by the engine's events.
 
-It shows the study's name, strategy, direction and budget; a progress bar with N of total, elapsed time and ETA;
-the best value and parameters; a live table (best trials, the running one, the latest ones; sortable; output one
-click away per row); a live convergence plot; a collapsed panel of failed trials; Stop and Pause controls; and, once
-the study ends, a "Use best" button and tabs to explore the results.
+It shows the study's name, strategy, direction and size; a progress bar with N of total, elapsed time and ETA;
+the best value and parameters; a live table sorted over every trial (a fixed number of rows, output one click away
+per row, opening below it at full width); a live convergence plot that keeps its aspect ratio; the failures grouped
+by cause; Stop and Pause controls (greyed out once they cannot act); and, once the study ends, a "Use best" button
+and tabs to explore the results.
+
+The layout holds for any study: the table takes the width it is given and scrolls sideways when many parameters
+need more (number, value and state first, so the objective stays in view; long values cut with the full text on
+hover), the plot goes under the table when the notebook is narrow, and the widget keeps its height while trials
+stream in. The rules are one stylesheet, scoped to the dashboard's class, in the dashboard itself.
+
+Next to the widget the cell gets a static copy (the results table and a PNG of the plot) as a display of its own:
+hidden while the live widget is on the page, it is what a saved notebook shows once the widget's model is gone
+(reopened without the kernel, GitHub, nbviewer), instead of an error.
 
 Redraws are throttled (text at most every ``min_interval`` seconds, the plot every ``plot_interval``), so the display
 never dominates a run of fast trials. The controls act while the study runs when the front end delivers widget
@@ -20,32 +30,124 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.results import overfitting_note, results_html, results_text
-from hpmagic.display.view_model import DashboardModel, rows_html, trial_output
+from hpmagic.display.view_model import DashboardModel, more_line, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
+from hpmagic.results import overfitting_note, results_html, results_text
 
 if TYPE_CHECKING:
     from hpmagic.study import Study
 
-__all__ = ["Dashboard"]
+__all__ = ["DASHBOARD_CSS", "STATIC_CSS", "Dashboard", "static_copy"]
 
 _BAR_STYLES = {
     "running": "info",
     "paused": "warning",
     "stopping": "warning",
     "finished": "success",
+    "timed out": "success",
     "stopped": "warning",
     "interrupted": "warning",
     "failed": "danger",
 }
 _VALUE_SORT = "value (best first)"
+#: The live plot's figure, in inches at 80 dpi: 480 x 240 pixels, shown at that aspect ratio at any width.
+_PLOT_SIZE = (6.0, 3.0)
+
+#: The dashboard's layout rules, scoped to its class so nothing else on the page changes. The last rule hides the
+#: static copy of this output while the live widget is shown (the copy is for when the widget's model is gone).
+DASHBOARD_CSS = """
+.hpmagic-dashboard { width: 100%; max-width: 100%; min-width: 0; box-sizing: border-box; overflow: hidden; }
+.hpmagic-dashboard > * { min-width: 0; max-width: 100%; }
+.hpmagic-dashboard .hpmagic-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-line .widget-html-content,
+.hpmagic-dashboard .hpmagic-line .jupyter-widget-html-content { white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-progress-row { flex-wrap: nowrap; overflow: hidden; align-items: center; }
+.hpmagic-dashboard .hpmagic-progress { flex: 0 1 40%; min-width: 80px; }
+.hpmagic-dashboard .hpmagic-progress-text, .hpmagic-dashboard .hpmagic-status { flex: 0 1 auto; min-width: 0;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-controls { flex-wrap: wrap; overflow: visible; }
+.hpmagic-dashboard .hpmagic-controls button:disabled { background: var(--jp-layout-color3, #ddd);
+  color: var(--jp-ui-font-color2, #666); }
+.hpmagic-dashboard .hpmagic-body { flex-flow: row wrap; align-items: flex-start; overflow: visible; gap: 8px;
+  width: 100%; }
+.hpmagic-dashboard .hpmagic-table { flex: 1 1 520px; min-width: 0; max-width: 100%; overflow: hidden; }
+.hpmagic-dashboard .hpmagic-table > .widget-html-content,
+.hpmagic-dashboard .hpmagic-table > .jupyter-widget-html-content { min-width: 0; max-width: 100%; overflow-x: auto;
+  overflow-y: hidden; line-height: normal; container-type: inline-size; padding-bottom: 2px; }
+.hpmagic-dashboard table.hpmagic-trials { border-collapse: collapse; font-size: 12px; width: max-content;
+  min-width: 100%; }
+.hpmagic-dashboard .hpmagic-trials th, .hpmagic-dashboard .hpmagic-trials td { white-space: nowrap;
+  padding: 0 6px; height: 20px; line-height: 20px; text-align: right; vertical-align: top; }
+.hpmagic-dashboard .hpmagic-trials thead th { border-bottom: 1px solid var(--jp-border-color1, #ccc); }
+.hpmagic-dashboard .hpmagic-trials td.hpmagic-param, .hpmagic-dashboard .hpmagic-trials th.hpmagic-param {
+  max-width: 10em; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-trials .hpmagic-note { max-width: 22em; overflow: hidden; text-overflow: ellipsis;
+  text-align: left; }
+.hpmagic-dashboard .hpmagic-trials .hpmagic-number { min-width: 2.5em; }
+.hpmagic-dashboard .hpmagic-trials .hpmagic-state { text-align: left; }
+.hpmagic-dashboard .hpmagic-trials tr.hpmagic-placeholder td, .hpmagic-dashboard .hpmagic-trials tr.hpmagic-more td {
+  text-align: left; color: var(--jp-ui-font-color2, #666); }
+.hpmagic-dashboard .hpmagic-toggle { cursor: pointer; color: var(--jp-brand-color1, #1976d2); }
+.hpmagic-dashboard .hpmagic-toggle input { margin: 0 3px 0 0; vertical-align: middle; }
+.hpmagic-dashboard .hpmagic-trials tr.hpmagic-output-row { display: none; }
+.hpmagic-dashboard .hpmagic-trials tr.hpmagic-row:has(input.hpmagic-toggle-box:checked) + tr.hpmagic-output-row {
+  display: table-row; }
+.hpmagic-dashboard .hpmagic-trials tr.hpmagic-output-row td { height: auto; padding: 0; text-align: left;
+  line-height: normal; }
+.hpmagic-dashboard pre.hpmagic-output { position: sticky; left: 0; box-sizing: border-box; width: 100cqw;
+  max-height: 16em; overflow: auto; margin: 0 0 4px 0; padding: 4px 6px; white-space: pre-wrap;
+  overflow-wrap: anywhere; background: var(--jp-layout-color2, #f5f5f5); font-size: 11px; }
+.hpmagic-dashboard .hpmagic-plot-box { flex: 0 1 480px; min-width: 0; max-width: 100%; aspect-ratio: 2 / 1;
+  overflow: hidden; }
+.hpmagic-dashboard .hpmagic-plot-box img, .hpmagic-dashboard .hpmagic-explore img { display: block; width: 100%;
+  height: 100%; object-fit: contain; }
+.hpmagic-dashboard .hpmagic-explore img { height: auto; max-width: 640px; }
+.hpmagic-dashboard .hpmagic-failures details pre { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em;
+  overflow: auto; }
+.hpmagic-dashboard .hpmagic-failures summary { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-message pre { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em;
+  overflow: auto; }
+.hpmagic-dashboard .hpmagic-explore .lm-TabBar-content { flex-wrap: wrap; }
+.hpmagic-dashboard .hpmagic-explore > .lm-TabBar { min-height: fit-content; overflow: visible; }
+.hpmagic-dashboard.jupyter-widgets .hpmagic-explore.jupyter-widget-tab > .lm-TabBar .lm-TabBar-tab {
+  flex: 0 0 auto; max-width: none; }
+.hpmagic-dashboard .hpmagic-explore .lm-TabBar-tabLabel { overflow: visible; text-overflow: clip; }
+.jp-OutputArea-child:has(.hpmagic-dashboard) ~ .jp-OutputArea-child:has(.hpmagic-static) { display: none; }
+"""
+
+#: Rules the static copy carries: wide tables scroll inside it, and where this output's widget cannot be shown
+#: (its model is gone: a saved notebook reopened without the kernel), the widget's error line is hidden so the copy
+#: stands alone.
+STATIC_CSS = """
+.hpmagic-static { max-width: 100%; overflow-x: auto; }
+.hpmagic-static img { max-width: 100%; height: auto; }
+.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets:not(:has(*))):has(+ .jp-OutputArea-child
+  .hpmagic-static) { display: none; }
+"""
+
+
+def static_copy(study: Study | None, png: bytes | None = None) -> dict[str, str]:
+    """The static copy of a dashboard: the results table and the plot as HTML, the table as text."""
+    if study is None:
+        return {"text/plain": "", "text/html": ""}
+    body = results_html(study)
+    if png:
+        body += (
+            f'<img alt="convergence plot" style="max-width:100%;height:auto" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
+        )
+    return {
+        "text/plain": results_text(study),
+        "text/html": f'<div class="hpmagic-static"><style>{STATIC_CSS}</style>{body}</div>',
+    }
 
 
 class Dashboard:
     """A reporter that renders a study as one ipywidgets dashboard.
 
     Args:
-        top_k: how many best trials the live table keeps (plus the running and latest ones).
+        top_k: how many rows the live table shows (the first of every trial, in the chosen order).
         min_interval: seconds between redraws of the text, progress and table.
         plot_interval: seconds between redraws of the live plot.
         on_use_best: called by the "Use best" button after the study; returns a message to show.
@@ -74,18 +176,22 @@ class Dashboard:
         self._plotted_version = -1
         self._figure: Any = None
         self._display: Any = None
+        self._static_display: Any = None
         self._ticker: threading.Thread | None = None
 
-        def tagged(widget: Any, name: str) -> Any:
-            widget.add_class(name)
+        def tagged(widget: Any, *names: str) -> Any:
+            for name in names:
+                widget.add_class(name)
             return widget
 
-        self.header = tagged(w.HTML(), "hpmagic-header")
+        self.style = tagged(w.HTML(f"<style>{DASHBOARD_CSS}</style>"), "hpmagic-style")
+        self.style.layout.height = "0px"
+        self.style.layout.margin = "0px"
+        self.header = tagged(w.HTML(), "hpmagic-header", "hpmagic-line")
         self.bar = tagged(w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info"), "hpmagic-progress")
-        self.bar.layout.width = "40%"
         self.progress_text = tagged(w.Label(), "hpmagic-progress-text")
         self.status = tagged(w.Label(value="waiting"), "hpmagic-status")
-        self.best = tagged(w.HTML(), "hpmagic-best")
+        self.best = tagged(w.HTML(), "hpmagic-best", "hpmagic-line")
         self.stop_button = tagged(w.Button(description="Stop", icon="stop", button_style="danger"), "hpmagic-stop")
         self.pause_button = tagged(w.Button(description="Pause", icon="pause"), "hpmagic-pause")
         self.use_best_button = tagged(
@@ -97,7 +203,8 @@ class Dashboard:
         self.reverse = tagged(w.ToggleButton(value=False, description="reverse", icon="sort"), "hpmagic-reverse")
         self.table = tagged(w.HTML(), "hpmagic-table")
         self.plot = tagged(w.Image(format="png"), "hpmagic-plot")
-        self.plot.layout.max_width = "480px"
+        self.plot.layout.visibility = "hidden"  # no broken-image icon before the first value
+        self.plot_box = tagged(w.Box([self.plot]), "hpmagic-plot-box")
         self.failures = tagged(w.HTML(), "hpmagic-failures")
         self.explore = tagged(w.Tab(), "hpmagic-explore")
         self.explore.layout.display = "none"
@@ -111,24 +218,27 @@ class Dashboard:
         self.sort.observe(lambda _c: self.refresh_table(), "value")
         self.reverse.observe(lambda _c: self.refresh_table(), "value")
 
-        self.table.layout.flex = "1 1 55%"
-        self.table.layout.overflow = "auto"
-        controls = w.HBox([self.stop_button, self.pause_button, self.use_best_button, self.sort, self.reverse])
+        controls = tagged(
+            w.HBox([self.stop_button, self.pause_button, self.use_best_button, self.sort, self.reverse]),
+            "hpmagic-controls",
+        )
         self.widget = tagged(
             w.VBox(
                 [
+                    self.style,
                     self.header,
-                    w.HBox([self.bar, self.progress_text, self.status]),
+                    tagged(w.HBox([self.bar, self.progress_text, self.status]), "hpmagic-progress-row"),
                     self.best,
                     controls,
                     self.message,
-                    w.HBox([self.table, self.plot]),
+                    tagged(w.Box([self.table, self.plot_box]), "hpmagic-body"),
                     self.failures,
                     self.explore,
                 ]
             ),
             "hpmagic-dashboard",
         )
+        self.refresh_table()  # the placeholder rows: the table has its final height from the start
 
     # -- reporter ------------------------------------------------------------------------------------------------
 
@@ -159,10 +269,11 @@ class Dashboard:
     # -- showing -----------------------------------------------------------------------------------------------------
 
     def show(self) -> None:
-        """Display the dashboard (with a static HTML fallback for viewers without widgets)."""
+        """Display the dashboard, then its static copy (hidden while the widget is on the page)."""
         from IPython.display import display
 
         self._display = display(self._bundle(), raw=True, display_id=True)
+        self._static_display = display(self._static_bundle(), raw=True, display_id=True)
 
     def load(self, study: Study) -> Dashboard:
         """Fill the dashboard with a stored study that is not running (``%tune_show``)."""
@@ -171,40 +282,41 @@ class Dashboard:
         return self
 
     def finish(self) -> None:
-        """Final state: everything redrawn, controls switched, exploration tabs added, static fallback updated."""
+        """Final state: everything redrawn, controls switched, exploration tabs added, static copy updated."""
         self._refresh_all()
-        self.stop_button.disabled = True
-        self.pause_button.disabled = True
+        for button in (self.stop_button, self.pause_button):
+            button.disabled = True
+            button.button_style = ""  # greyed out: a finished study cannot be stopped or paused
         best = self.model.best()
         self.use_best_button.disabled = self.on_use_best is None or best is None
-        if self.model.message and self.model.status != "finished":
-            self.message.value = f"<pre style='white-space:pre-wrap'>{html.escape(self.model.message)}</pre>"
+        if self.model.message and self.model.status not in ("finished", "timed out"):
+            self.message.value = f"<pre>{html.escape(self.model.message)}</pre>"
         note = overfitting_note(self.model.study) if self.model.study is not None else None
         if note is not None:  # the held-out value appears only now that the study is over
             colour = "#cf222e" if note[1] else "inherit"
             self.message.value += f"<div class='hpmagic-test-gap' style='color:{colour}'>{html.escape(note[0])}</div>"
         if self.explore_enabled:
             self._build_explore()
-        if self._display is not None:
-            try:
-                self._display.update(self._bundle(), raw=True)
-            except Exception:  # noqa: BLE001 - the static copy is a nicety; the widget is already final
-                pass
+        for handle, bundle in ((self._display, self._bundle), (self._static_display, self._static_bundle)):
+            if handle is not None:
+                try:
+                    handle.update(bundle(), raw=True)
+                except Exception:  # noqa: BLE001 - the copies are a nicety; the widget is already final
+                    pass
 
     def _bundle(self) -> dict[str, Any]:
-        study = self.model.study
-        static = results_html(study) if study is not None else ""
-        if self.plot.value:
-            static += f'<img src="data:image/png;base64,{base64.b64encode(self.plot.value).decode()}"/>'
+        """The widget's own output: its view, and one line of text for front ends without widgets."""
         return {
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
                 "model_id": self.widget.model_id,
             },
-            "text/plain": results_text(study) if study is not None and self.model.finished else self.model.header(),
-            "text/html": static,
+            "text/plain": f"hpmagic dashboard: {self.model.header()}",
         }
+
+    def _static_bundle(self) -> dict[str, Any]:
+        return static_copy(self.model.study, bytes(self.plot.value) if self.plot.value else None)
 
     # -- controls ----------------------------------------------------------------------------------------------------
 
@@ -216,6 +328,7 @@ class Dashboard:
         study.stop()
         self.model.request_stop()
         self.stop_button.disabled = True
+        self.stop_button.button_style = ""
         self._refresh_text()
 
     def toggle_pause(self) -> None:
@@ -254,16 +367,18 @@ class Dashboard:
         with self._lock:
             m = self.model
             progress = m.progress()
-            self.header.value = f"<b>{html.escape(m.header())}</b>"
+            header = html.escape(m.header())
+            self.header.value = f'<b title="{header}">{header}</b>'
             self.bar.value = progress.fraction
             self.bar.bar_style = _BAR_STYLES.get(m.status, "info")
             self.progress_text.value = progress.text
-            self.status.value = m.status
-            self.best.value = html.escape(m.best_text())
+            self.status.value = m.status_text()
+            best = html.escape(m.best_text())
+            self.best.value = f'<span title="{best}">{best}</span>'
             self._refresh_failures()
 
     def refresh_table(self) -> None:
-        """Redraw the table with the current sort."""
+        """Redraw the table with the current sort, over every trial."""
         with self._lock:
             columns = [_VALUE_SORT, *self.model.columns()[1:]]
             if list(self.sort.options) != columns:
@@ -275,8 +390,17 @@ class Dashboard:
             if self.reverse.value:
                 default = sort_by == "value" and self.model.direction == "maximize"
                 descending = not default
-            rows = self.model.rows(sort_by, descending)
-            self.table.value = rows_html(rows, self.model.params())
+            table = self.model.table(sort_by, descending)
+            label = sort_by + (" (reversed)" if self.reverse.value else "")
+            value = rows_html(
+                table.rows,
+                self.model.params(),
+                self.model.fidelity(),
+                n_rows=self.model.top_k,
+                more=more_line(table, label),
+            )
+            if value != self.table.value:  # an unchanged table keeps its opened outputs
+                self.table.value = value
 
     def _refresh_plot(self) -> None:
         with self._lock:
@@ -290,28 +414,36 @@ class Dashboard:
             if self._figure is None:
                 from matplotlib.figure import Figure
 
-                self._figure = Figure(figsize=(6, 3), dpi=80)
+                self._figure = Figure(figsize=_PLOT_SIZE, dpi=80)
             self._figure.clear()
             ax = self._figure.add_subplot(111)
             convergence(study, ax=ax)
             self._figure.tight_layout()
             self.plot.value = render_png(self._figure)
+            self.plot.layout.visibility = "visible"
             self._plotted_version = self.model.version
             self._last_plot = time.monotonic()
 
     def _refresh_failures(self) -> None:
-        failed = self.model.failed()
-        if not failed:
+        groups = self.model.failure_groups()
+        if not groups:
             self.failures.value = ""
             return
         esc = html.escape
-        items = "".join(
-            f"<details><summary>trial {t.number}: {esc(t.error or 'failed')}</summary>"
-            f"<pre style='white-space:pre-wrap'>{esc(trial_output(t))}</pre></details>"
-            for t in failed[:20]
-        )
-        more = f"<div>… {len(failed) - 20} more</div>" if len(failed) > 20 else ""
-        self.failures.value = f"<details><summary>{len(failed)} failed trials</summary>{items}{more}</details>"
+        by_number = {t.number: t for t in self.model.failed()}
+        items = []
+        for cause, numbers in groups[:10]:
+            first = by_number.get(numbers[0])
+            listed = ", ".join(str(n) for n in numbers[:12]) + (", …" if len(numbers) > 12 else "")
+            trials = f"{len(numbers)} trial{'s' if len(numbers) > 1 else ''}"
+            output = esc(trial_output(first)) if first is not None else ""
+            items.append(
+                f'<details><summary title="{esc(cause)}">{trials}: {esc(cause)}</summary>'
+                f"<div>trials {listed}; the output of trial {numbers[0]}:</div><pre>{output}</pre></details>"
+            )
+        more = f"<div>… {len(groups) - 10} more causes</div>" if len(groups) > 10 else ""
+        n_failed = sum(len(numbers) for _, numbers in groups)
+        self.failures.value = f"<details><summary>{n_failed} failed trials</summary>{''.join(items)}{more}</details>"
 
     def _start_ticker(self) -> None:
         """Tick the elapsed time and ETA every second, even while a long trial runs."""
@@ -359,6 +491,8 @@ class Dashboard:
 
             chooser.observe(redraw, "value")
             tabs.append(("Parameter vs objective", scatter))
+        if any(t.intermediate for t in study.trials):
+            tabs.append(("Learning curves", _image(lambda fig: plot.learning_curves(study, ax=fig.add_subplot(111)))))
         if study.strategy_name == "pbt" and params:
             tabs.append(
                 ("PBT schedule", _image(lambda fig: plot.pbt_schedule_plot(study, params[0], ax=fig.add_subplot(111))))
@@ -387,7 +521,8 @@ def _handle_in_subshell(widget: Any) -> None:
 
 
 def _image(draw: Callable[[Any], Any], size: tuple[float, float] = (7, 4)) -> Any:
-    """An Image widget of what ``draw(figure)`` draws, or a short message if it cannot be drawn."""
+    """An Image widget of what ``draw(figure)`` draws (shown at its aspect ratio), or a short message if it cannot be
+    drawn."""
     import ipywidgets as w
     from matplotlib.figure import Figure
 

@@ -12,28 +12,26 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from hpmagic.results import format_value, results_html, results_text
+from hpmagic.display.progress import ProgressTracker
 from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished
-from hpmagic.trial import TrialState
+from hpmagic.results import end_word, format_value, results_html, results_text, value_text
 
 __all__ = ["HTMLReporter", "TextReporter", "default_reporter", "make_reporter"]
 
 
 class _Progress:
-    """What both reporters show while a study runs."""
+    """What both reporters show while a study runs: the shared progress model, drawn at a bounded rate."""
 
     def __init__(self, min_interval: float) -> None:
         self.min_interval = min_interval
-        self.started = time.monotonic()
         self.last_draw = 0.0
-        self.n_trials: int | None = None
-        self.timeout: float | None = None
-        self.done_before = 0
+        self.tracker = ProgressTracker()
 
     def start(self, event: StudyStarted) -> None:
-        self.started = time.monotonic()
-        self.n_trials, self.timeout = event.n_trials, event.timeout
-        self.done_before = sum(1 for t in event.study.trials if t.state.finished)
+        self.tracker.handle(event)
+
+    def handle(self, event: Event) -> None:
+        self.tracker.handle(event)
 
     def due(self, force: bool) -> bool:
         now = time.monotonic()
@@ -44,33 +42,15 @@ class _Progress:
 
     def line(self, event: Event) -> str:
         study = event.study
-        done = sum(1 for t in study.trials if t.state.finished)
-        failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
-        elapsed = time.monotonic() - self.started
-        parts = [f"{study.name} · {study.strategy_name} · {study.direction}"]
-        if self.n_trials:
-            parts.append(f"{done}/{self.n_trials} trials")
-            ran = done - self.done_before
-            if ran > 0 and done < self.n_trials:
-                parts.append(f"ETA {_clock(elapsed / ran * (self.n_trials - done))}")
-        else:
-            parts.append(f"{done} trials")
-        if self.timeout:
-            parts.append(f"{_clock(elapsed)} of {_clock(self.timeout)}")
-        else:
-            parts.append(f"elapsed {_clock(elapsed)}")
-        if failed:
-            parts.append(f"{failed} failed")
+        progress = self.tracker.progress()
+        parts = [f"{study.name} · {study.strategy_name} · {study.direction}", progress.text]
+        if progress.failed:
+            parts.append(f"{progress.failed} failed")
         best = study.best_trial
         if best is not None:
             params = ", ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
-            parts.append(f"best {format_value(best.value)} ({params})")
+            parts.append(f"best {value_text(best)} ({params})")
         return " · ".join(parts)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
 
 
 class TextReporter:
@@ -84,9 +64,8 @@ class TextReporter:
 
     def __call__(self, event: Event) -> None:
         stream = self.stream or sys.stdout
-        if isinstance(event, StudyStarted):
-            self.progress.start(event)
-        elif isinstance(event, TrialFinished) and self.progress.due(force=False):
+        self.progress.handle(event)
+        if isinstance(event, TrialFinished) and self.progress.due(force=False):
             text = self.progress.line(event)
             stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
@@ -94,7 +73,11 @@ class TextReporter:
         elif isinstance(event, StudyFinished):
             if self._width:
                 stream.write("\r" + " " * self._width + "\r")
-            stream.write(f"{event.study.name}: {event.message or event.reason}\n" if event.reason != "failures" else "")
+            reason = str(event.reason)
+            if reason in ("budget", "exhausted"):
+                stream.write(f"{event.study.name}: {event.message or end_word(reason)}\n")
+            elif reason != "failures":
+                stream.write(f"{event.study.name}: {end_word(reason)}: {event.message}\n")
             if self.table:
                 stream.write(results_text(event.study) + "\n")
             stream.flush()
@@ -110,16 +93,16 @@ class HTMLReporter:
     def __call__(self, event: Event) -> None:
         from IPython.display import HTML, display
 
+        self.progress.handle(event)
         if isinstance(event, StudyStarted):
-            self.progress.start(event)
             self._handle = display(HTML(self._line(event)), display_id=True)
         elif isinstance(event, TrialFinished) and self._handle is not None and self.progress.due(force=False):
             self._handle.update(HTML(self._line(event)))
         elif isinstance(event, StudyFinished):
-            note = "" if event.reason in ("budget", "exhausted") else event.reason
+            reason = str(event.reason)
             content = results_html(event.study)
-            if note and event.reason != "failures":
-                content = f"<div><i>{html.escape(event.message)}</i></div>" + content
+            if reason not in ("budget", "exhausted", "failures"):
+                content = f"<div><i>{html.escape(end_word(reason))}: {html.escape(event.message)}</i></div>" + content
             if self._handle is not None:
                 self._handle.update(HTML(content))
             else:

@@ -1,56 +1,54 @@
 """What the dashboard shows, computed from the engine's events with no widgets involved (so it is unit-testable).
 
 Handling an event is O(1); the derived views (rows, progress) are computed only when the dashboard redraws, which it
-does at a bounded rate.
+does at a bounded rate. The table is sorted over every trial of the study (not only the rows on screen) and always
+has the same number of rows (placeholders until the study has that many trials), so the widget's height does not
+jump while trials stream in.
 """
 
 from __future__ import annotations
 
 import html
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpmagic.results import format_duration, format_value
+from hpmagic.display.progress import Progress, ProgressTracker, clock
 from hpmagic.events import (
     Event,
     StudyFinished,
     StudyPaused,
     StudyStarted,
     StudyUnpaused,
-    TrialFinished,
-    TrialStarted,
+)
+from hpmagic.results import (
+    end_word,
+    failure_cause,
+    failure_groups,
+    fidelity_cell,
+    fidelity_columns,
+    format_duration,
+    format_value,
+    sort_trials,
+    value_text,
 )
 from hpmagic.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from hpmagic.study import Study
 
-__all__ = ["DashboardModel", "Progress", "Row"]
+__all__ = ["DashboardModel", "Progress", "Row", "Table", "clock", "rows_html", "trial_output"]
 
 #: Dashboard status for each way a study can end.
 _END_STATUS = {
     "budget": "finished",
     "exhausted": "finished",
-    "timeout": "finished",
+    "timeout": "timed out",
     "stopped": "stopped",
     "interrupted": "interrupted",
     "failures": "failed",
     "error": "failed",
 }
-
-
-@dataclass(frozen=True)
-class Progress:
-    """The progress line: ``done`` of ``total`` trials (or elapsed of ``timeout``), with an ETA when known."""
-
-    done: int
-    total: int | None
-    elapsed: float
-    timeout: float | None
-    eta: float | None
-    fraction: float
-    text: str
+FINISHED_STATES = ("finished", "timed out", "stopped", "interrupted", "failed")
 
 
 @dataclass(frozen=True)
@@ -65,40 +63,39 @@ class Row:
     note: str
     is_best: bool
     output: str = field(default="", repr=False)
+    value_text: str = ""
+    fidelity: dict[str, str] = field(default_factory=dict)
 
 
-def clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``) for a duration."""
-    seconds = int(max(seconds, 0) + 0.5)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+@dataclass(frozen=True)
+class Table:
+    """The rows on screen, out of ``total`` trials sorted by ``sort_by``; ``running`` lists running trials not shown."""
+
+    rows: list[Row]
+    total: int
+    sort_by: str
+    running: list[int]
+
+    @property
+    def more(self) -> int:
+        """Trials not on screen."""
+        return self.total - len(self.rows)
 
 
 class DashboardModel:
     """State of one study's dashboard.
 
     Args:
-        top_k: how many of the best trials the table keeps.
-        latest: how many of the most recent trials the table keeps besides the best ones.
+        top_k: how many rows the table shows (the first ``top_k`` of every trial, in the chosen order).
     """
 
-    def __init__(self, top_k: int = 10, latest: int = 3) -> None:
+    def __init__(self, top_k: int = 10) -> None:
         self.top_k = top_k
-        self.latest = latest
+        self.tracker = ProgressTracker()
         self.study: Study | None = None
         self.strategy = ""
-        self.n_trials: int | None = None
-        self.timeout: float | None = None
         self.status = "waiting"
         self.message = ""
-        self.running: Trial | None = None
-        self.started = time.monotonic()
-        self.paused_for = 0.0
-        self._paused_at: float | None = None
-        self._done_before = 0
-        self._done = 0
-        self._failed = 0
         self.version = 0  # bumped on every change, so views know when to redraw
 
     # -- events ------------------------------------------------------------------------------------------------------
@@ -109,42 +106,27 @@ class DashboardModel:
     def handle(self, event: Event) -> None:
         """Update the state from one engine event."""
         self.version += 1
+        self.tracker.handle(event)
         if isinstance(event, StudyStarted):
             self.study = event.study
-            self.strategy = event.strategy
-            self.n_trials, self.timeout = event.n_trials, event.timeout
-            self.started = time.monotonic()
-            self._done_before = self._done = sum(1 for t in event.study.trials if t.state.finished)
-            self._failed = sum(1 for t in event.study.trials if t.state is TrialState.FAILED)
+            self.strategy = event.strategy if isinstance(event.strategy, str) else event.study.strategy_name
             self.status = "running"
-        elif isinstance(event, TrialStarted):
-            self.running = event.trial
-        elif isinstance(event, TrialFinished):
-            self.running = None
-            if event.trial.state.finished:
-                self._done += 1
-            if event.trial.state is TrialState.FAILED:
-                self._failed += 1
+            self.message = ""
         elif isinstance(event, StudyPaused):
             self.status = "paused"
-            self._paused_at = time.monotonic()
         elif isinstance(event, StudyUnpaused):
             self.status = "running"
-            self._end_pause()
         elif isinstance(event, StudyFinished):
-            self._end_pause()
-            self.running = None
-            self.status = _END_STATUS.get(event.reason, event.reason)
+            self.status = _END_STATUS.get(str(event.reason), str(event.reason))
             self.message = event.message
 
     def load(self, study: Study) -> None:
         """Show a stored study that is not running (``%tune_show``)."""
         self.study = study
         self.strategy = study.strategy_name
-        self._done = self._done_before = sum(1 for t in study.trials if t.state.finished)
-        self._failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
-        self.n_trials = None
-        self.status = "finished"
+        self.tracker.load(study)
+        reason = str(study.last_finish.reason) if study.last_finish is not None else "budget"
+        self.status = _END_STATUS.get(reason, reason)
         self.version += 1
 
     def request_stop(self) -> None:
@@ -153,63 +135,55 @@ class DashboardModel:
             self.status = "stopping"
             self.version += 1
 
-    def _end_pause(self) -> None:
-        if self._paused_at is not None:
-            self.paused_for += time.monotonic() - self._paused_at
-            self._paused_at = None
-
     # -- views -------------------------------------------------------------------------------------------------------
 
     @property
     def finished(self) -> bool:
-        return self.status in ("finished", "stopped", "interrupted", "failed")
+        return self.status in FINISHED_STATES
+
+    @property
+    def running(self) -> Trial | None:
+        """The most recently started trial still running, if any."""
+        running = list(self.tracker.running.values())
+        return running[-1] if running else None
 
     @property
     def direction(self) -> str:
         return self.study.direction if self.study is not None else "minimize"
 
     def header(self) -> str:
-        """Study name, strategy, direction, and budget."""
+        """Study name, strategy, direction, the study's size in trials, and each trial's ``--budget`` range."""
         if self.study is None:
             return ""
         arrow = "maximize ↑" if self.direction == "maximize" else "minimize ↓"
-        budget = []
-        if self.n_trials:
-            budget.append(f"{self.n_trials} trials")
-        if self.timeout:
-            budget.append(f"timeout {clock(self.timeout)}")
+        size = []
+        total = self.tracker.total
+        if total:
+            size.append(f"{total} trials")
+        if self.tracker.timeout:
+            size.append(f"timeout {clock(self.tracker.timeout)}")
         parts = [self.study.name, self.strategy, arrow]
-        if budget:
-            parts.append("budget " + ", ".join(budget))
+        if size:
+            parts.append(", ".join(size))
+        resource = getattr(self.study, "resource", None)
+        if resource:
+            parts.append(f"budget {resource[0]}..{resource[1]} per trial")
         return " · ".join(parts)
 
     def progress(self, now: float | None = None) -> Progress:
-        """Done of total (or elapsed of the timeout), elapsed time and an ETA."""
-        now = time.monotonic() if now is None else now
-        paused = self.paused_for + (now - self._paused_at if self._paused_at is not None else 0.0)
-        elapsed = max(now - self.started - paused, 0.0)
-        done, total = self._done, self.n_trials
-        ran = done - self._done_before
-        eta: float | None = None
-        fractions = []
-        if total:
-            fractions.append(done / total)
-            if ran > 0 and done < total and not self.finished:
-                eta = elapsed / ran * (total - done)
-        if self.timeout:
-            fractions.append(min(elapsed / self.timeout, 1.0))
-            left = max(self.timeout - elapsed, 0.0)
-            eta = left if eta is None else min(eta, left)
-        fraction = 1.0 if self.finished and self.status == "finished" else (max(fractions) if fractions else 0.0)
-        text = f"{done}/{total} trials" if total else f"{done} trials"
-        text += f" · {clock(elapsed)}"
-        if self.timeout:
-            text += f" of {clock(self.timeout)}"
-        if eta is not None and not self.finished and self.status != "paused":
-            text += f" · ETA {clock(eta)}"
-        if self._failed:
-            text += f" · {self._failed} failed"
-        return Progress(done, total, elapsed, self.timeout, eta, min(max(fraction, 0.0), 1.0), text)
+        """Done of total (or elapsed of the timeout), elapsed time and an ETA: the model every reporter shares."""
+        return self.tracker.progress(now, self.status)
+
+    def status_text(self) -> str:
+        """The status line, e.g. "running", "5 failed, stopped", "timed out"."""
+        if self.finished:
+            reason = self.tracker.finish_reason
+            word = end_word(reason) if reason is not None else self.status
+            if reason == "failures":
+                word = "stopped (failures in a row)"
+        else:
+            word = self.status
+        return f"{self.tracker.failed} failed, {word}" if self.tracker.failed else word
 
     def best(self) -> Trial | None:
         return self.study.best_trial if self.study is not None else None
@@ -220,7 +194,7 @@ class DashboardModel:
         if best is None:
             return "no complete trial yet"
         params = ", ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
-        return f"best {format_value(best.value)} (trial {best.number}): {params}"
+        return f"best {value_text(best)} (trial {best.number}): {params}"
 
     def params(self) -> list[str]:
         """Every parameter name, in order of first use."""
@@ -228,33 +202,35 @@ class DashboardModel:
 
         return known_params(self.study.trials) if self.study is not None else []
 
+    def fidelity(self) -> list[str]:
+        """The multi-fidelity columns this study has (budget, rung, member, continues)."""
+        return fidelity_columns(self.study.trials) if self.study is not None else []
+
     def columns(self) -> list[str]:
         """Columns the table can be sorted by."""
-        return ["value", "#", *self.params(), "duration", "state"]
+        return ["value", "#", "duration", "state", *self.fidelity(), *self.params()]
 
-    def rows(self, sort_by: str = "value", descending: bool | None = None) -> list[Row]:
-        """The best ``top_k`` trials, the running one and the ``latest`` ones, sorted by a column.
+    def table(self, sort_by: str = "value", descending: bool | None = None) -> Table:
+        """Every trial sorted by a column; the first ``top_k`` are shown.
 
-        Sorting by value puts the best first in either direction unless ``descending`` says otherwise; trials without
-        a value (running, failed) go last.
+        Sorting by value puts the best first in either direction unless ``descending`` says otherwise; ties are
+        listed oldest first; trials without a value (running, failed) go last.
         """
         if self.study is None:
-            return []
-        trials = self.study.trials
+            return Table([], 0, sort_by, [])
+        trials = list(self.study.trials)
         best_trial = self.best()
-        sign = -1.0 if self.direction == "maximize" else 1.0
-        complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-        complete.sort(key=lambda t: (sign * t.value, t.number))  # type: ignore[operator]
-        chosen: dict[int, Trial] = {t.number: t for t in complete[: self.top_k]}
-        latest = (
-            [t for t in trials[-(self.latest + 1) :] if t is not self.running][-self.latest :] if self.latest else []
-        )
-        for t in latest:
-            chosen.setdefault(t.number, t)
-        if self.running is not None:
-            chosen.setdefault(self.running.number, self.running)
-        rows = [self._row(t, t is best_trial) for t in chosen.values()]
-        return sort_rows(rows, sort_by, descending, self.direction)
+        ordered = sort_trials(trials, sort_by, descending, self.direction)
+        shown = ordered[: self.top_k]
+        on_screen = {t.number for t in shown}
+        running = [n for n in self.tracker.running if n not in on_screen]
+        fidelity = self.fidelity()
+        rows = [self._row(t, t is best_trial, fidelity) for t in shown]
+        return Table(rows, len(trials), sort_by, running)
+
+    def rows(self, sort_by: str = "value", descending: bool | None = None) -> list[Row]:
+        """The rows on screen (see ``table``)."""
+        return self.table(sort_by, descending).rows
 
     def failed(self) -> list[Trial]:
         """Failed trials, newest first (for the collapsed failures panel)."""
@@ -262,10 +238,30 @@ class DashboardModel:
             return []
         return [t for t in reversed(self.study.trials) if t.state is TrialState.FAILED]
 
-    def _row(self, t: Trial, is_best: bool) -> Row:
-        state = "running" if t is self.running and t.state is TrialState.RUNNING else t.state.value
-        note = "" if t.state is TrialState.COMPLETE else (t.error or "")
-        return Row(t.number, state, t.value, t.duration, dict(t.params), note, is_best, trial_output(t))
+    def failure_groups(self) -> list[tuple[str, list[int]]]:
+        """Failed trials grouped by identical innermost cause, the most frequent first."""
+        return failure_groups(self.study.trials) if self.study is not None else []
+
+    def _row(self, t: Trial, is_best: bool, fidelity: list[str]) -> Row:
+        state = "running" if t.number in self.tracker.running and t.state is TrialState.RUNNING else t.state.value
+        if t.state is TrialState.COMPLETE:
+            note = ""
+        elif t.state is TrialState.FAILED:
+            note = failure_cause(t)
+        else:
+            note = t.error or ""
+        return Row(
+            t.number,
+            state,
+            t.value,
+            t.duration,
+            dict(t.params),
+            note,
+            is_best,
+            trial_output(t),
+            value_text(t),
+            {c: fidelity_cell(t, c) for c in fidelity},
+        )
 
 
 def trial_output(t: Trial) -> str:
@@ -280,27 +276,6 @@ def trial_output(t: Trial) -> str:
     return "\n".join(parts)
 
 
-def sort_rows(rows: list[Row], sort_by: str, descending: bool | None, direction: str) -> list[Row]:
-    """Sort table rows by a column (value: best first by default); rows without that column go last."""
-    if descending is None:
-        descending = sort_by == "value" and direction == "maximize"
-
-    def cell(row: Row) -> Any:
-        if sort_by == "value":
-            return row.value if row.state == "complete" else None
-        if sort_by == "#":
-            return row.number
-        if sort_by in ("duration", "state"):
-            return getattr(row, sort_by)
-        return row.params.get(sort_by)
-
-    present = [(cell(r), r) for r in rows if cell(r) is not None]
-    missing = sorted((r for r in rows if cell(r) is None), key=lambda r: -r.number)
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in present)
-    present.sort(key=lambda p: (p[0] if numeric else str(p[0]), p[1].number), reverse=descending)
-    return [r for _, r in present] + missing
-
-
 _STATE_COLOURS = {
     "complete": "#1a7f37",
     "failed": "#cf222e",
@@ -310,25 +285,75 @@ _STATE_COLOURS = {
 }
 
 
-def rows_html(rows: list[Row], params: list[str]) -> str:
-    """The live table as HTML; every user string escaped; captured output one click away per row."""
+def rows_html(
+    rows: list[Row],
+    params: list[str],
+    fidelity: list[str] | None = None,
+    *,
+    n_rows: int | None = None,
+    more: str = "",
+) -> str:
+    """The live table as HTML; every user string escaped.
+
+    Columns: #, value, state, output, duration, the multi-fidelity columns, the parameters, the note. The objective
+    and state come first so that they stay in view when many parameters make the table scroll sideways; parameter
+    and note cells are cut to a width with the full text on hover. A row's captured output opens in a full-width row
+    below it (a checkbox and CSS, no script). ``n_rows`` pads the table with placeholder rows so its height holds;
+    ``more`` is the line under the rows (kept, empty, so the height holds too).
+    """
     esc = html.escape
-    head = "".join(f"<th>{esc(p)}</th>" for p in params)
+    fidelity = fidelity or []
+    n_cols = 5 + len(fidelity) + len(params) + 1
+    head = "".join(f'<th class="hpmagic-fid">{esc(c)}</th>' for c in fidelity)
+    head += "".join(f'<th class="hpmagic-param" title="{esc(p)}">{esc(p)}</th>' for p in params)
     body = []
     for r in rows:
-        cells = "".join(f"<td>{esc(format_value(r.params.get(p)))}</td>" for p in params)
-        output = f"<details><summary>output</summary><pre>{esc(r.output)}</pre></details>" if r.output else ""
+        fid = "".join(f'<td class="hpmagic-fid">{esc(r.fidelity.get(c, ""))}</td>' for c in fidelity)
+        cells = "".join(
+            f'<td class="hpmagic-param" title="{esc(str(r.params.get(p, "")))}">{esc(format_value(r.params.get(p)))}'
+            "</td>"
+            for p in params
+        )
+        toggle = (
+            '<label class="hpmagic-toggle" title="show the output and traceback">'
+            '<input type="checkbox" class="hpmagic-toggle-box">output</label>'
+            if r.output
+            else ""
+        )
         best = " hpmagic-best-row" if r.is_best else ""
         style = ' style="font-weight:bold"' if r.is_best else ""
         state = esc(r.state)
         colour = _STATE_COLOURS.get(r.state, "inherit")
+        value = r.value_text or format_value(r.value)
         body.append(
             f'<tr class="hpmagic-row hpmagic-{state}{best}" data-state="{state}" data-number="{r.number}"{style}>'
-            f"<td>{r.number}</td>{cells}<td>{esc(format_value(r.value))}</td><td>{format_duration(r.duration)}</td>"
-            f'<td class="hpmagic-state" style="color:{colour}">{state}</td><td>{esc(r.note)}</td><td>{output}</td></tr>'
+            f'<td class="hpmagic-number">{r.number}</td><td class="hpmagic-value">{esc(value)}</td>'
+            f'<td class="hpmagic-state" style="color:{colour}">{state}</td><td class="hpmagic-out">{toggle}</td>'
+            f'<td class="hpmagic-duration">{format_duration(r.duration)}</td>{fid}{cells}'
+            f'<td class="hpmagic-note" title="{esc(r.note)}">{esc(r.note)}</td></tr>'
         )
+        if r.output:
+            body.append(
+                f'<tr class="hpmagic-output-row" data-output-of="{r.number}"><td colspan="{n_cols}">'
+                f'<pre class="hpmagic-output">{esc(r.output)}</pre></td></tr>'
+            )
+    for _ in range(max((n_rows or 0) - len(rows), 0)):
+        body.append(f'<tr class="hpmagic-placeholder"><td colspan="{n_cols}">&nbsp;</td></tr>')
+    if n_rows is not None or more:
+        body.append(f'<tr class="hpmagic-more"><td colspan="{n_cols}">{esc(more) or "&nbsp;"}</td></tr>')
     return (
-        "<table class='hpmagic-trials'><thead><tr><th>#</th>"
-        f"{head}<th>value</th><th>duration</th><th>state</th><th>note</th><th></th></tr></thead>"
+        "<table class='hpmagic-trials'><thead><tr><th class='hpmagic-number'>#</th><th class='hpmagic-value'>value</th>"
+        "<th class='hpmagic-state'>state</th><th class='hpmagic-out'></th><th class='hpmagic-duration'>duration</th>"
+        f"{head}<th class='hpmagic-note'>note</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def more_line(table: Table, sort_label: str) -> str:
+    """The line under the table: how many trials are not shown and which are running off screen."""
+    parts = []
+    if table.more > 0:
+        parts.append(f"… {table.more} more trials (sorted by {sort_label}; study.to_dataframe() has them all)")
+    if table.running:
+        parts.append("running: " + ", ".join(f"trial {n}" for n in table.running))
+    return " · ".join(parts)

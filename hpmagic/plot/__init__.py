@@ -1,4 +1,5 @@
-"""Plots of a study: convergence, parallel coordinates, one parameter against the objective, partial dependence.
+"""Plots of a study: convergence, parallel coordinates, one parameter against the objective, partial dependence,
+learning curves.
 
 Each plot function takes a Study (or any object with ``trials``, ``direction`` and ``space``) and ``ax=None``, draws
 on a pyplot-free matplotlib Figure, and returns the Axes. The numbers behind each plot come from the ``*_data``
@@ -7,6 +8,7 @@ functions, which need no matplotlib. ``render_png`` turns a figure into PNG byte
 
 from __future__ import annotations
 
+from hpmagic.plot._curves import CurveData, learning_curves, learning_curves_data
 from hpmagic.plot._data import (
     AxisData,
     ConvergenceData,
@@ -23,10 +25,13 @@ from hpmagic.plot._schedule import pbt_schedule_plot
 __all__ = [
     "AxisData",
     "ConvergenceData",
+    "CurveData",
     "ParallelData",
     "ScatterData",
     "convergence",
     "convergence_data",
+    "learning_curves",
+    "learning_curves_data",
     "parallel_coordinates",
     "parallel_data",
     "param_scatter",

@@ -37,16 +37,56 @@ def test_finished_dashboard_shows_the_whole_study():
     assert dash.progress_text.value.startswith("12/12 trials")
     assert dash.bar.value == pytest.approx(1.0) and dash.bar.bar_style == "success"
     assert f"best {study.best_value:.6g}" in dash.best.value
-    assert dash.table.value.count("<tr class=") == len(dash.model.rows())
-    assert f'data-number="{study.best_trial.number}"' in dash.table.value
-    assert bytes(dash.plot.value).startswith(b"\x89PNG")
+    table = dash.table.value
+    assert table.count('<tr class="hpmagic-row ') == len(dash.model.rows()) == 5
+    assert table.count('<tr class="hpmagic-placeholder"') == 0
+    assert "7 more trials (sorted by value" in table
+    assert f'data-number="{study.best_trial.number}"' in table
+    assert bytes(dash.plot.value).startswith(b"\x89PNG") and dash.plot.layout.visibility == "visible"
     assert dash.stop_button.disabled and dash.pause_button.disabled
+    assert dash.stop_button.button_style == ""  # greyed out, no longer a red button on a finished study
     titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
     assert titles == ["Convergence", "Parallel coordinates", "Parameter vs objective"]
     assert "hpmagic-dashboard" in dash.widget._dom_classes
     bundle = dash._bundle()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
-    assert "<table>" in bundle["text/html"] and "data:image/png;base64," in bundle["text/html"]
+    assert "text/html" not in bundle  # the static copy is a display of its own, shown when the widget cannot be
+    static = dash._static_bundle()
+    assert "<table>" in static["text/html"] and "data:image/png;base64," in static["text/html"]
+    assert 'class="hpmagic-static"' in static["text/html"] and "12 trials" in static["text/plain"]
+
+
+def test_table_height_holds_from_the_first_trial():
+    """The table always has top_k rows (placeholders first), so the widget does not grow while trials come in."""
+    heights = []
+
+    class Recording(_Shown):
+        def refresh_table(self):
+            super().refresh_table()
+            value = self.table.value
+            heights.append(value.count('<tr class="hpmagic-row ') + value.count('<tr class="hpmagic-placeholder"'))
+
+    dash = Recording(top_k=6, min_interval=0, plot_interval=0)
+    assert dash.plot.layout.visibility == "hidden"  # no broken image before the first value
+    assert dash.table.value.count('<tr class="hpmagic-placeholder"') == 6
+    _run(dash, n=9)
+    assert heights and set(heights) == {6}
+    assert dash.table.value.count('<tr class="hpmagic-more"') == 1
+
+
+def test_learning_curves_tab_for_a_study_that_reports():
+    dash = _Shown(min_interval=0, plot_interval=0)
+
+    def fn(p):
+        for step in range(1, 4):
+            tune.report(p["x"] / step, step=step)
+        return p["x"]
+
+    study = _run(dash, fn=fn, n=4)
+    assert all(len(t.intermediate) == 3 for t in study.trials)
+    titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
+    assert "Learning curves" in titles
+    assert bytes(dash.explore.children[titles.index("Learning curves")].value).startswith(b"\x89PNG")
 
 
 def test_bayes_study_gets_a_partial_dependence_tab():
@@ -130,7 +170,9 @@ def test_failed_trials_panel_is_collapsed_and_escaped():
     _run(dash, fn=fn, n=10)
     panel = dash.failures.value
     assert panel.startswith("<details><summary>") and "open" not in panel
-    assert "ValueError: negative &lt;x&gt;" in panel
+    failed = [t for t in dash.model.study.trials if t.state.value == "failed"]
+    assert len(failed) > 1
+    assert f"{len(failed)} trials: ValueError: negative &lt;x&gt;" in panel  # identical failures, one group
     assert "&lt;noisy&gt; log" in panel
     assert "<x>" not in panel
 
@@ -152,4 +194,4 @@ def test_load_shows_a_stored_study(tmp_path):
     dash = _Shown().load(study)
     assert dash.progress_text.value.startswith("5 trials")
     assert dash.status.value == "finished"
-    assert dash.table.value.count("<tr class=") == 5
+    assert dash.table.value.count('<tr class="hpmagic-row ') == 5
