@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,20 @@ from hpmagic.errors import StorageError
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial, TrialState
 
-__all__ = ["SCHEMA_VERSION", "StudyRecord", "Storage", "open_storage"]
+__all__ = ["CONTROL_ACTIONS", "SCHEMA_VERSION", "StudyRecord", "Storage", "open_storage"]
 
-SCHEMA_VERSION = 1
+# 1: studies and trials. 2: the controls table (stop/pause requests from other processes, e.g. JupyterLab).
+SCHEMA_VERSION = 2
+
+CONTROL_ACTIONS = ("stop", "pause", "resume")
+
+_CONTROLS_TABLE = """
+CREATE TABLE IF NOT EXISTS controls (
+    study_id INTEGER PRIMARY KEY REFERENCES studies(id),
+    action TEXT NOT NULL,
+    requested_at REAL NOT NULL
+)
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hpmagic_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +72,7 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study_id, number);
 """
+_SCHEMA += _CONTROLS_TABLE + ";"
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class Storage:
                     f"{where!r} is an SQLite database but not an hpmagic study store (it holds other tables or views); "
                     "it was left untouched: pass --storage with another file"
                 )
+            version = SCHEMA_VERSION
             if "hpmagic_meta" in tables:
                 row = conn.execute("SELECT value FROM hpmagic_meta WHERE key='schema_version'").fetchone()
                 version = int(row[0]) if row else 0
@@ -145,6 +159,8 @@ class Storage:
                         "INSERT OR REPLACE INTO hpmagic_meta VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
                     )
+            elif version < SCHEMA_VERSION:
+                _upgrade(conn, version)
         except StorageError:
             conn.close()
             raise
@@ -349,6 +365,192 @@ class Storage:
                 break  # the best trial did not use it (conditional): look at older studies
         return False, None
 
+    # -- other processes: read-only browsing, change marker, summaries, control requests ---------------------------
+    # The JupyterLab server extension browses stores that kernels are writing, and asks a running study to stop or
+    # pause by writing a request that the study's loop reads between trials, so it works across processes.
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str], *, timeout: float = 0.5) -> Storage:
+        """Open an existing store for reading only.
+
+        Unlike ``Storage(path)`` it never creates the file, never creates or upgrades the schema and never switches
+        the journal mode, so browsing cannot change a store (or a file that is not one). An older store reads as
+        it is; a newer, foreign, corrupt or locked one raises StorageError.
+        """
+        store = cls.__new__(cls)
+        store.path = str(path)
+        store._lock = threading.RLock()
+        store._conn = _connect_read_only(store.path, timeout)
+        return store
+
+    def change_marker(self) -> str:
+        """A short string that changes whenever a study or trial is written, a study is renamed or deleted, or a
+        control request is made: what a live view compares instead of reloading everything."""
+        row = self._query_one(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS t, COALESCE(SUM(id), 0) AS ids FROM studies", ()
+        )
+        assert row is not None
+        marker = f"{row['n']}:{row['t']!r}:{row['ids']}"
+        if self._has_controls():
+            c = self._query_one("SELECT COUNT(*) AS n, COALESCE(MAX(requested_at), 0) AS t FROM controls", ())
+            assert c is not None
+            marker += f":{c['n']}:{c['t']!r}"
+        return marker
+
+    def study_summaries(self, updated_since: float | None = None) -> list[dict[str, Any]]:
+        """One row per study (or per study updated after ``updated_since``), newest update first.
+
+        One grouped query: id, name, state, direction, strategy, trial counts by state, best value and trial,
+        the planned number of trials when the study recorded it, times, and any pending control request.
+        """
+        where = "" if updated_since is None else "WHERE s.updated_at > ? "
+        rows = self._query(
+            "SELECT s.id, s.name, s.state, s.direction, s.strategy, s.options, s.created_at, s.updated_at, "
+            "COUNT(t.id) AS n_trials, "
+            "COALESCE(SUM(t.state = 'complete'), 0) AS n_complete, "
+            "COALESCE(SUM(t.state = 'running'), 0) AS n_running, "
+            "COALESCE(SUM(t.state = 'failed'), 0) AS n_failed, "
+            "MIN(CASE WHEN t.state = 'complete' THEN t.value END) AS min_value, "
+            "MAX(CASE WHEN t.state = 'complete' THEN t.value END) AS max_value "
+            f"FROM studies s LEFT JOIN trials t ON t.study_id = s.id {where}"
+            "GROUP BY s.id ORDER BY s.updated_at DESC, s.id DESC",
+            () if updated_since is None else (updated_since,),
+        )
+        controls = self._controls()
+        out = []
+        for r in rows:
+            try:
+                options = json.loads(r["options"])
+            except ValueError:
+                options = {}
+            planned = options.get("n_trials") if isinstance(options, dict) else None
+            out.append(
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "state": r["state"],
+                    "direction": r["direction"],
+                    "strategy": r["strategy"],
+                    "n_trials": r["n_trials"],
+                    "n_complete": r["n_complete"],
+                    "n_running": r["n_running"],
+                    "n_failed": r["n_failed"],
+                    "n_planned": planned if isinstance(planned, int) and not isinstance(planned, bool) else None,
+                    "best_value": r["max_value"] if r["direction"] == "maximize" else r["min_value"],
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                    "control": controls.get(r["id"]),
+                }
+            )
+        return out
+
+    def trial_page(
+        self, study_id: int, *, sort: str = "number", descending: bool = False, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """``(total, rows)``: one page of a study's trials sorted in SQL, so a 10,000-trial study pages quickly.
+
+        ``sort`` is ``number``, ``state``, ``value``, ``duration``, ``started_at``, ``test`` or ``param:NAME``;
+        missing values sort last either way. Rows hold what a table shows; ``trial_detail`` has the rest.
+        """
+        args: list[Any] = []
+        if sort.startswith("param:"):
+            key = "json_extract(params, ?)"
+            args.append("$." + json.dumps(sort[len("param:") :]))
+        elif sort in _TRIAL_SORT_KEYS:
+            key = _TRIAL_SORT_KEYS[sort]
+        else:
+            raise StorageError(f"cannot sort trials by {sort!r}")
+        order = "DESC" if descending else "ASC"
+        total_row = self._query_one("SELECT COUNT(*) AS n FROM trials WHERE study_id = ?", (study_id,))
+        rows = self._query(
+            "SELECT number, state, params, value, started_at, finished_at, error, "
+            "json_extract(user_attrs, '$.test') AS test, json_extract(user_attrs, '$.budget') AS budget, "
+            "json_array_length(intermediate) AS n_reports, "
+            "(length(stdout) + length(stderr) + length(COALESCE(traceback, ''))) > 0 AS has_output "
+            f"FROM trials WHERE study_id = ? ORDER BY ({key}) IS NULL, {key} {order}, number {order} "
+            "LIMIT ? OFFSET ?",
+            (study_id, *args, *args, max(0, int(limit)), max(0, int(offset))),
+        )
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["params"] = json.loads(row["params"])
+            row["has_output"] = bool(row["has_output"])
+            out.append(row)
+        return (total_row["n"] if total_row else 0), out
+
+    def trial_detail(self, study_id: int, number: int) -> dict[str, Any] | None:
+        """Everything stored about one trial (output, traceback, reports, attributes), or None."""
+        r = self._query_one("SELECT * FROM trials WHERE study_id = ? AND number = ?", (study_id, number))
+        if r is None:
+            return None
+        out = dict(r)
+        for key in ("params", "intermediate", "user_attrs"):
+            out[key] = json.loads(out[key])
+        return out
+
+    def set_control(self, study_id: int, action: str | None) -> None:
+        """Ask the loop running study ``study_id`` (in any process) to ``stop``, ``pause`` or ``resume``; None
+        clears the request (the loop does, once it has obeyed)."""
+        if action is not None and action not in CONTROL_ACTIONS:
+            raise StorageError(f"a control request is one of {', '.join(CONTROL_ACTIONS)} or None, got {action!r}")
+        if action is None:
+            self._execute("DELETE FROM controls WHERE study_id = ?", (study_id,))
+        else:
+            self._execute(
+                "INSERT OR REPLACE INTO controls (study_id, action, requested_at) VALUES (?, ?, ?)",
+                (study_id, action, time.time()),
+            )
+
+    def get_control(self, study_id: int) -> str | None:
+        """The pending control request for a study (``stop``, ``pause``, ``resume``), or None. Cheap: one lookup."""
+        if not self._has_controls():
+            return None
+        row = self._query_one("SELECT action FROM controls WHERE study_id = ?", (study_id,))
+        return None if row is None else row["action"]
+
+    def rename_study(self, study_id: int, name: str) -> None:
+        """Give a study a new, unused name."""
+        if not isinstance(name, str) or not name.strip():
+            raise StorageError(f"a study name must be a non-empty string, got {name!r}")
+        try:
+            cur = self._execute(
+                "UPDATE studies SET name = ?, updated_at = ? WHERE id = ?", (name.strip(), time.time(), study_id)
+            )
+        except StorageError as exc:
+            if "UNIQUE" in str(exc):
+                raise StorageError(f"a study named {name.strip()!r} already exists in {self.path!r}") from None
+            raise
+        if cur.rowcount == 0:
+            raise StorageError(f"no study with id {study_id} in {self.path!r}")
+
+    def delete_study(self, study_id: int) -> None:
+        """Delete a study with its trials and requests; a running study is refused (stop it first)."""
+        record = self.get_study(study_id)
+        if record is None:
+            raise StorageError(f"no study with id {study_id} in {self.path!r}")
+        if record.state == "running":
+            raise StorageError(f"study {record.name!r} is running; stop it before deleting it")
+        try:
+            with self._lock, _transaction(self._conn):
+                self._conn.execute("DELETE FROM trials WHERE study_id = ?", (study_id,))
+                self._conn.execute("DELETE FROM controls WHERE study_id = ?", (study_id,))
+                self._conn.execute("DELETE FROM studies WHERE id = ?", (study_id,))
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+    def _has_controls(self) -> bool:
+        """False for a store of schema 1 opened read-only (not upgraded)."""
+        return (
+            self._query_one("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'controls'", ())
+            is not None
+        )
+
+    def _controls(self) -> dict[int, str]:
+        if not self._has_controls():
+            return {}
+        return {r["study_id"]: r["action"] for r in self._query("SELECT study_id, action FROM controls", ())}
+
     # -- helpers -------------------------------------------------------------------------------------------------
 
     def _trial_fields(self, trial: Trial, space: Space | None) -> tuple[Any, ...]:
@@ -423,6 +625,56 @@ def _explain(exc: sqlite3.DatabaseError, where: str) -> StorageError:
     if "readonly" in text or "read-only" in text:
         return StorageError(f"the study store {where!r} is read-only; use another --storage file")
     return StorageError(f"the study store {where!r} failed: {text}")
+
+
+_TRIAL_SORT_KEYS = {
+    "number": "number",
+    "state": "state",
+    "value": "value",
+    "duration": "finished_at - started_at",
+    "started_at": "started_at",
+    "test": "json_extract(user_attrs, '$.test')",
+}
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store of an older schema up to this one (only when opened for writing)."""
+    with _transaction(conn):
+        if version < 2:
+            conn.execute(_CONTROLS_TABLE)
+        conn.execute("INSERT OR REPLACE INTO hpmagic_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _connect_read_only(where: str, timeout: float) -> sqlite3.Connection:
+    """A read-only connection to an existing hpmagic store (see ``Storage.open_read_only``)."""
+    path = Path(where).expanduser()
+    if not path.is_file():
+        raise StorageError(f"the study store {where!r} does not exist")
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the study store {where!r}: {exc}") from None
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "hpmagic_meta" not in tables:
+            raise StorageError(f"{where!r} is not an hpmagic study store")
+        row = conn.execute("SELECT value FROM hpmagic_meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{where!r} was written by a newer hpmagic (store schema {version}, this one reads {SCHEMA_VERSION})"
+            )
+        if version < 1:
+            raise StorageError(f"{where!r} has no valid hpmagic schema version")
+    except StorageError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _explain(exc, where) from None
+    return conn
 
 
 def _like_escape(text: str) -> str:
