@@ -54,7 +54,7 @@ import numpy as np
 
 import hpmagic
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
-from hpmagic.strategies import BayesStrategy
+from hpmagic.strategies import BayesSampler
 from hpmagic.trial import Trial, TrialState
 
 Params = dict[str, Any]
@@ -339,10 +339,10 @@ def run_method(method: str, problem: Problem, n: int, seed: int) -> list[float]:
     if method == "random":
         return run_hpmagic(problem, n, seed, "random")
     if method.startswith("bayes"):
-        # bayes[@KNOB=value,...][:{json options}]: knobs are module attributes of hpmagic.strategies._gp, for trying
+        # bayes[@KNOB=value,...][:{json options}]: knobs are module attributes of hpmagic.samplers._gp, for trying
         # variants of the internals without editing the code.
         head, _, options = method.partition(":")
-        from hpmagic.strategies import _gp
+        from hpmagic.samplers import _gp
 
         saved = {}
         for item in filter(None, head.partition("@")[2].split(",")):
@@ -350,7 +350,7 @@ def run_method(method: str, problem: Problem, n: int, seed: int) -> list[float]:
             saved[knob] = getattr(_gp, knob)
             setattr(_gp, knob, type(saved[knob])(json.loads(value)))
         try:
-            return run_hpmagic(problem, n, seed, BayesStrategy(**json.loads(options or "{}")))
+            return run_hpmagic(problem, n, seed, BayesSampler(**json.loads(options or "{}")))
         finally:
             for knob, value in saved.items():
                 setattr(_gp, knob, value)
@@ -469,13 +469,13 @@ def report(cache: dict[str, Any], problems: list[Problem], methods: list[str], s
 def overhead(n: int) -> None:
     """ask + tell time per trial (no objective cost, no storage) of bayes over ``n`` trials of Hartmann6 + mixed."""
     for problem in (synthetic_problems()[1], synthetic_problems()[-1]):
-        strategy = BayesStrategy()
+        strategy = BayesSampler()
         space = Space(problem.space)
         strategy.setup(space, direction="minimize", seed=0, n_trials=n)
         times = []
         for i in range(n):
             start = time.perf_counter()
-            params = strategy.ask()
+            params = strategy.ask(i)
             elapsed = time.perf_counter() - start
             trial = Trial(
                 number=i, params=params, state=TrialState.COMPLETE, value=problem.fn(params), finished_at=time.time()

@@ -9,11 +9,12 @@ from typing import Any
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError, SpaceError
 from hpmagic.events import Event
-from hpmagic.refine import refine_space
+from hpmagic.run import build_run
+from hpmagic.samplers import Sampler
+from hpmagic.schedulers import Scheduler
 from hpmagic.space import Dimension, Space
 from hpmagic.storage import Storage
-from hpmagic.strategies import MedianStopping, Strategy, get_strategy
-from hpmagic.study import Study, check_budget, check_resource, create_study
+from hpmagic.study import Study, check_budget
 
 __all__ = ["optimize"]
 
@@ -31,7 +32,7 @@ class FunctionObjective:
 def optimize(
     fn: Callable[[dict[str, Any]], Any],
     space: Mapping[str, Dimension] | Space,
-    strategy: str | Strategy = "bayes",
+    strategy: str | Sampler | Scheduler = "bayes",
     n_trials: int | None = 20,
     seed: int | None = None,
     direction: str = "minimize",
@@ -48,6 +49,7 @@ def optimize(
     prune: str | None = None,
     repeats: int = 1,
     refine: bool = False,
+    scheduler: str | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -55,7 +57,9 @@ def optimize(
         fn: takes a dict of parameter values, returns a real number. Exceptions and non-finite values fail the
             trial (kept with its traceback) and the study goes on.
         space: parameter names mapped to markers, e.g. ``{"x": tune.uniform(-5, 5), "n": tune.int(1, 9)}``.
-        strategy: ``"grid"``, ``"random"``, ``"bayes"``, or a Strategy instance.
+        strategy: a sampler's name (``"grid"``, ``"random"``, ``"bayes"``, ``"evolution"``, ``"gradient"``), a
+            shorthand for random search under a scheduler (``"hyperband"``, ``"asha"``, ``"pbt"``), or a ready
+            ``Sampler`` or ``Scheduler`` instance (``hpmagic.strategies``).
         n_trials: total finished trials the study should have (None: until the timeout or the grid's end).
         seed: makes the sequence of configurations reproducible.
         direction: ``"minimize"`` or ``"maximize"``.
@@ -66,11 +70,14 @@ def optimize(
         max_failures: stop after this many failed trials in a row.
         threads: BLAS/OpenMP threads while ``fn`` runs (None: no limit).
         reporters: callables receiving the loop's events (e.g. ``hpmagic.display.TextReporter()``).
-        strategy_options: keyword options for the named strategy (e.g. ``{"points": 7}`` for grid).
+        strategy_options: options of the named sampler and scheduler (e.g. ``{"points": 7}`` for grid,
+            ``{"eta": 2}`` for hyperband); ``hpmagic.strategies.strategy_help()`` lists them all.
         budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in; hyperband, asha and pbt need it.
         prune: ``"median"`` stops trials whose ``tune.report`` values fall below the median of earlier trials.
         repeats: run each configuration this many times (``tune.seed`` 0, 1, ...) and use the mean.
         refine: continue the study called ``name`` in ranges narrowed around its best trials (coarse to fine).
+        scheduler: ``"hyperband"``, ``"asha"``, ``"median"`` or ``"pbt"``: decides budgets and early stops while the
+            strategy proposes configurations (``strategy="bayes", scheduler="hyperband"`` is BOHB).
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -78,40 +85,32 @@ def optimize(
         raise SpaceError(f"space must map parameter names to tune.* markers, got {type(space).__name__}")
     space = space if isinstance(space, Space) else Space(space)
     check_budget(n_trials, timeout, max_failures, threads)  # before a study is written
-    if isinstance(strategy, Strategy):
-        if strategy_options:
-            raise OptionError("strategy_options only apply when strategy is given by name")
-        chosen = strategy
-    else:
-        chosen = get_strategy(str(strategy), **dict(strategy_options or {}))
-    if prune is not None:
-        if prune != "median":
-            raise OptionError(f"prune takes 'median' or None, got {prune!r}")
-        chosen = MedianStopping(chosen)
-    if budget is not None:
-        budget = check_resource(budget)
-    elif chosen.needs_budget:
-        raise OptionError(f"the {chosen.name} strategy needs a resource range: budget=(min, max), e.g. (1, 81)")
-    study = create_study(
+    run = build_run(
         space=space,
-        name=name,
-        storage=storage,
-        direction=direction,
-        strategy=chosen.name,
-        seed=seed,
-        resume=resume or refine,
-    )
-    study.optimize(
-        FunctionObjective(fn),
-        chosen,
+        strategy=strategy,
+        scheduler=scheduler,
+        options=strategy_options,
         n_trials=n_trials,
+        budget=budget,
+        prune=prune,
+        refine=refine,
+        resume=resume,
+        storage=storage,
+        name=name,
+        direction=direction,
+        seed=seed,
+    )
+    run.study.optimize(
+        FunctionObjective(fn),
+        run.search,
+        n_trials=run.n_trials,
         timeout=timeout,
         max_failures=max_failures,
         reporters=reporters,
         threads=threads,
         catch_interrupt=False,
-        budget=budget,
+        budget=run.budget,
         repeats=repeats,
-        search_space=refine_space(study.space, study.trials, study.direction) if refine else None,
+        search_space=run.search_space,
     )
-    return study
+    return run.study

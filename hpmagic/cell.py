@@ -82,9 +82,9 @@ class CellObjective:
 
     def replay(self, params: dict[str, Any]) -> dict[str, Any]:
         """Run the cell once with fixed parameters (to rebuild a resumed study's best model); returns its variables."""
-        from hpmagic.strategies import RandomStrategy
+        from hpmagic.schedulers import FIFOScheduler
 
-        strategy = RandomStrategy()
+        strategy = FIFOScheduler()
         strategy.setup(self.space, direction="minimize", seed=0)
         trial = Trial(number=-1)
         with TrialContext(trial, self.space, dict(params), strategy) as ctx:

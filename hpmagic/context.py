@@ -17,7 +17,7 @@ from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 
 if TYPE_CHECKING:
-    from hpmagic.strategies import Strategy
+    from hpmagic.schedulers import Scheduler
 
 __all__ = ["TrialContext", "TrialPruned", "current_context"]
 
@@ -49,7 +49,7 @@ class TrialContext:
         trial: Trial,
         space: Space,
         proposed: dict[str, Any],
-        strategy: Strategy,
+        strategy: Scheduler,
         on_report: Any = None,
         *,
         budget: int | None = None,

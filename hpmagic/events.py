@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from hpmagic.types import FinishReason
+
 if TYPE_CHECKING:
     from hpmagic.study import Study
     from hpmagic.trial import Trial
@@ -40,6 +42,8 @@ class StudyStarted(Event):
     strategy: str
     n_trials: int | None
     timeout: float | None
+    #: Trials in the strategy's known schedule (a whole Hyperband run), when it has one: progress counts it.
+    planned_trials: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,13 @@ class StudyUnpaused(Event):
 
 @dataclass(frozen=True)
 class StudyFinished(Event):
-    """The loop ended. ``reason`` is one of: budget, timeout, exhausted, failures, interrupted, stopped.
+    """The loop ended, for ``reason`` (a ``FinishReason``, a str enum: budget, timeout, exhausted, failures,
+    interrupted, stopped, error).
 
     ``message`` explains it in a sentence (for failures it carries the first traceback).
     """
 
-    reason: str
+    reason: FinishReason
     message: str
 
 

@@ -1,7 +1,8 @@
 """Study records and the optimize loop: ask -> run -> tell -> store -> report, until a stop condition.
 
-One loop serves the magic and the Python API. It never draws anything (reporters do, from events), never imports
-IPython, and commits every trial before the next one starts.
+One loop serves the magic and the Python API. It drives one scheduler (which draws configurations from its sampler),
+knows each trial by its number from ask to tell, never draws anything (reporters do, from events), never imports
+IPython or the display, and commits every trial before the next one starts.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ from hpmagic.events import (
     TrialStarted,
 )
 from hpmagic.results import results_html, results_text
+from hpmagic.samplers import Sampler
+from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Space
 from hpmagic.storage import Storage, StudyRecord, open_storage
-from hpmagic.strategies import Strategy
+from hpmagic.strategies import search_label
 from hpmagic.trial import Trial, TrialState
+from hpmagic.types import Direction, FinishReason, StudyState
 
-__all__ = ["DIRECTIONS", "Objective", "Study", "create_study", "load_study"]
+__all__ = ["DIRECTIONS", "Objective", "Study", "as_scheduler", "create_study", "load_study"]
 
-DIRECTIONS = ("minimize", "maximize")
+DIRECTIONS = tuple(d.value for d in Direction)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -76,11 +80,23 @@ class Study:
         self.resource: tuple[int, int] | None = None
         #: What the strategy of the last run wants the user to know (e.g. parameters it held fixed).
         self.notes: list[str] = []
-        self._strategy: Strategy | None = None
+        self._strategy: Scheduler | None = None
         #: Training-state snapshots of this study's trials (``--state``), kept while the Study object lives.
         self.snapshots = SnapshotStore()
+        #: Trials in the strategy's known schedule (a whole Hyperband run) during a run, else None.
+        self.planned_trials: int | None = None
         for t in trials:
             self._update_best(t)
+
+    def close(self) -> None:
+        """Release what the study holds outside the store: its training-state snapshots (and their spill folder)."""
+        self.snapshots.close()
+
+    def __del__(self) -> None:
+        snapshots = getattr(self, "snapshots", None)
+        if snapshots is not None:
+            with contextlib.suppress(Exception):
+                snapshots.close()
 
     # -- identity --------------------------------------------------------------------------------------------------
 
@@ -93,8 +109,8 @@ class Study:
         return self._record.id
 
     @property
-    def direction(self) -> str:
-        return self._record.direction
+    def direction(self) -> Direction:
+        return Direction(self._record.direction)
 
     @property
     def source(self) -> str | None:
@@ -127,7 +143,7 @@ class Study:
 
     def is_better(self, a: float, b: float) -> bool:
         """True when value ``a`` beats ``b`` in this study's direction."""
-        return a > b if self.direction == "maximize" else a < b
+        return a > b if self.direction is Direction.MAXIMIZE else a < b
 
     def _update_best(self, trial: Trial) -> bool:
         if trial.state is not TrialState.COMPLETE or trial.value is None:
@@ -139,7 +155,7 @@ class Study:
 
     def sorted_trials(self) -> list[Trial]:
         """Best first: complete trials by value, then pruned, failed, interrupted and running ones by number."""
-        sign = -1.0 if self.direction == "maximize" else 1.0
+        sign = self.direction.sign
         rank = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAILED: 2, TrialState.INTERRUPTED: 3}
         return sorted(
             self.trials,
@@ -225,7 +241,7 @@ class Study:
     def optimize(
         self,
         objective: Objective,
-        strategy: Strategy,
+        strategy: Sampler | Scheduler,
         *,
         n_trials: int | None = None,
         timeout: float | None = None,
@@ -241,7 +257,8 @@ class Study:
 
         Args:
             objective: called once per trial with its context; returns the raw objective value.
-            strategy: a fresh strategy; it is set up here with the trials already in the study.
+            strategy: a fresh sampler (run as it proposes) or scheduler (with its sampler attached); it is set up
+                here with the trials already in the study.
             n_trials: total number of finished trials the study should have (a resumed study counts its old ones).
             timeout: seconds for this call; a trial that started in time runs to its end.
             max_failures: stop after this many failed trials in a row (None: never).
@@ -249,9 +266,10 @@ class Study:
             threads: BLAS/OpenMP threads for the objective (None leaves the libraries' own setting).
             catch_interrupt: end cleanly on KeyboardInterrupt (True) or re-raise it after saving (False).
             budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in (epochs, iterations); the
-                multi-fidelity strategies (hyperband, asha, pbt) need it.
+                multi-fidelity schedulers (hyperband, asha, pbt) need it.
             repeats: run each configuration this many times (``tune.seed`` is 0, 1, ...): the trial's value is the
                 mean, ``user_attrs["values"]`` and ``["value_std"]`` keep the spread for noise-aware strategies.
+            search_space: the space the strategy searches when it differs from the study's (``--refine``).
 
         Returns:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
@@ -259,12 +277,13 @@ class Study:
         check_budget(n_trials, timeout, max_failures, threads)
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise OptionError(f"repeats must be an integer >= 1, got {repeats!r}")
+        search = as_scheduler(strategy)
         self.resource = check_resource(budget) if budget is not None else self.resource
-        if strategy.needs_budget and self.resource is None:
-            raise OptionError(f"the {strategy.name} strategy needs a resource range: --budget MIN..MAX (e.g. 1..81)")
-        strategy.resource = self.resource
+        if search.needs_budget and self.resource is None:
+            raise OptionError(f"the {search.name} scheduler needs a resource range: --budget MIN..MAX (e.g. 1..81)")
+        search.resource = self.resource
         history = [t for t in self.trials if t.state.finished]
-        strategy.setup(
+        search.setup(
             search_space if search_space is not None else self.space,
             direction=self.direction,
             seed=self.seed,
@@ -273,46 +292,46 @@ class Study:
         )
         self._stop_requested = False
         self._running = True
-        self.strategy_name = strategy.name or self.strategy_name
+        self.strategy_name = search_label(search) or self.strategy_name
+        self.planned_trials = search.planned_trials
         emit = _Emitter(reporters)
-        emit(StudyStarted(self, strategy.name, n_trials, timeout))
-        self.storage.set_study_state(self.study_id, "running")
-        self._strategy = strategy
+        emit(StudyStarted(self, self.strategy_name, n_trials, timeout, self.planned_trials))
+        self.storage.set_study_state(self.study_id, StudyState.RUNNING)
+        self._strategy = search
 
         start = time.monotonic()
         done = len(history)
         failures_in_row = 0
         first_failure: Trial | None = None
-        reason, message = "budget", ""
+        reason, message = FinishReason.BUDGET, ""
         limiter = _thread_limit(threads)
         try:
             with limiter:
                 while True:
+                    self._poll_control()
                     if n_trials is not None and done >= n_trials:
-                        reason, message = "budget", f"{done} of {n_trials} trials done"
+                        reason, message = FinishReason.BUDGET, f"{done} of {n_trials} trials done"
                         break
                     if timeout is not None and time.monotonic() - start >= timeout:
-                        reason, message = "timeout", f"time limit of {_seconds(timeout)} reached"
+                        reason, message = FinishReason.TIMEOUT, f"time limit of {_seconds(timeout)} reached"
                         break
                     if self._pause_requested and not self._stop_requested:
                         start += self._wait_while_paused(emit)  # paused time does not count against the timeout
                     if self._stop_requested:
-                        reason, message = "stopped", "stopped on request; completed trials are kept"
+                        reason, message = FinishReason.STOPPED, "stopped on request; completed trials are kept"
                         break
-                    if strategy.is_exhausted():
-                        reason, message = (
-                            "exhausted",
-                            f"the {strategy.name} strategy has tried every configuration",
-                        )
+                    if search.is_exhausted():
+                        reason = FinishReason.EXHAUSTED
+                        message = f"the {self.strategy_name} strategy has tried every configuration"
                         break
-                    trial = self._run_one(objective, strategy, emit, repeats)
+                    trial = self._run_one(objective, search, emit, repeats)
                     done += trial.state.finished
                     if trial.state is TrialState.FAILED:
                         failures_in_row += 1
                         if first_failure is None:
                             first_failure = trial
                         if max_failures is not None and failures_in_row >= max_failures:
-                            reason = "failures"
+                            reason = FinishReason.FAILURES
                             message = (
                                 f"stopped after {failures_in_row} failed trials in a row. "
                                 f"The first failure (trial {first_failure.number}) was:\n"
@@ -327,7 +346,8 @@ class Study:
                 if t.state is TrialState.RUNNING:
                     _finish(t, TrialState.INTERRUPTED, error="interrupted by the user")
                     self.storage.update_trial(self.study_id, t, self.space)
-            reason, message = "interrupted", "interrupted; completed trials are kept, resume with --resume"
+            reason = FinishReason.INTERRUPTED
+            message = "interrupted; completed trials are kept, resume with --resume"
             self._end(reason, message, emit)
             if not catch_interrupt:
                 raise
@@ -336,25 +356,42 @@ class Study:
             # Not the user's code (that fails only its trial): a broken store or strategy. End visibly, then raise.
             self._running = False
             with contextlib.suppress(Exception):
-                self._end("error", f"the study stopped on an error: {_one_line(exc)}", emit)
+                self._end(FinishReason.ERROR, f"the study stopped on an error: {_one_line(exc)}", emit)
             raise
         self._end(reason, message, emit)
         return self.last_finish  # type: ignore[return-value]
 
+    def _poll_control(self) -> None:
+        """Obey a stop or pause request written to the store (from the JupyterLab extension, another process)."""
+        action = self.storage.get_control(self.study_id)
+        if action is None:
+            return
+        if action == "stop":
+            self._stop_requested = True
+        elif action == "pause":
+            self._pause_requested = True
+            return  # kept until "resume": the paused loop polls it
+        elif action == "resume":
+            self._pause_requested = False
+        self.storage.set_control(self.study_id, None)
+
     def _wait_while_paused(self, emit: _Emitter) -> float:
         began = time.monotonic()
         emit(StudyPaused(self))
+        polled = began
         while self._pause_requested and not self._stop_requested:
             time.sleep(0.05)
+            if time.monotonic() - polled >= 0.25:
+                polled = time.monotonic()
+                self._poll_control()
         if not self._stop_requested:
             emit(StudyUnpaused(self))
         return time.monotonic() - began
 
-    def _end(self, reason: str, message: str, emit: _Emitter) -> None:
+    def _end(self, reason: FinishReason, message: str, emit: _Emitter) -> None:
         self._running = False
         self.notes = list(getattr(self._strategy, "notes", None) or [])
-        state = {"budget": "finished", "exhausted": "finished", "timeout": "finished"}.get(reason, reason)
-        self.storage.set_study_state(self.study_id, state)
+        self.storage.set_study_state(self.study_id, reason.study_state)
         self.last_finish = StudyFinished(self, reason, message)
         emit(self.last_finish)
 
@@ -377,31 +414,39 @@ class Study:
             trial.user_attrs["test"] = _mean_and_std(tests)[0]
         _finish(trial, TrialState.COMPLETE, value=mean)
 
-    def _run_one(self, objective: Objective, strategy: Strategy, emit: _Emitter, repeats: int = 1) -> Trial:
-        request = strategy.ask_request()
-        proposed = request.params
-        number = self.trials[-1].number + 1 if self.trials else 0
+    def _next_number(self) -> int:
+        return self.trials[-1].number + 1 if self.trials else 0
+
+    def _start_trial(self, search: Scheduler, emit: _Emitter) -> tuple[Trial, TrialRequest]:
+        """Ask the scheduler for trial ``number``, record it as running (in memory and in the store)."""
+        number = self._next_number()
+        request = search.ask(number)
         trial = Trial(number=number, user_attrs=dict(request.attrs))
         budget = request.budget if request.budget is not None else (self.resource[1] if self.resource else None)
         if self.resource is not None:
             trial.user_attrs["budget"] = budget
         if request.resume_from is not None:
             trial.user_attrs["continues"] = request.resume_from
+        self.trials.append(trial)
+        self.storage.add_trial(self.study_id, trial, self.space, params=request.params)
+        emit(TrialStarted(self, trial))
+        return trial, request
+
+    def _run_one(self, objective: Objective, search: Scheduler, emit: _Emitter, repeats: int = 1) -> Trial:
+        trial, request = self._start_trial(search, emit)
+        proposed = request.params
         ctx = TrialContext(
             trial,
             self.space,
             proposed,
-            strategy,
+            search,
             on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
-            budget=budget,
+            budget=trial.user_attrs.get("budget"),
             snapshots=self.snapshots,
             resume_from=request.resume_from,
         )
         if ctx.start_step:
             trial.user_attrs["start"] = ctx.start_step
-        self.trials.append(trial)
-        self.storage.add_trial(self.study_id, trial, self.space, params=proposed)
-        emit(TrialStarted(self, trial))
 
         raws: list[Any] = []
         error: BaseException | None = None
@@ -426,14 +471,27 @@ class Study:
         else:
             self._finish_values(trial, raws, ctx.test_values)
         trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+        self._complete(trial, search, objective, emit)
+        return trial
+
+    def _complete(self, trial: Trial, search: Scheduler, objective: Objective, emit: _Emitter) -> None:
+        """A finished trial: store it, tell the scheduler (without the held-out value), update the best, report."""
         self.storage.update_trial(self.study_id, trial, self.space)
-        strategy.tell(_without_held_out(trial))
+        search.tell(_without_held_out(trial))
         is_best = self._update_best(trial)
         hook = getattr(objective, "trial_finished", None)
         if hook is not None:
             hook(trial, is_best)
         emit(TrialFinished(self, trial, is_best))
-        return trial
+
+
+def as_scheduler(strategy: Sampler | Scheduler) -> Scheduler:
+    """What the loop drives: a scheduler as it is, a bare sampler wrapped to run each proposal once."""
+    if isinstance(strategy, Scheduler):
+        return strategy
+    if isinstance(strategy, Sampler):
+        return FIFOScheduler(strategy)
+    raise OptionError(f"expected a sampler or a scheduler (hpmagic.strategies), got {type(strategy).__name__}")
 
 
 # -- creating and loading studies ------------------------------------------------------------------------------------
@@ -470,10 +528,8 @@ def create_study(
 
     A new study never overwrites an old one: an existing name gets a suffix, ``name (2)``.
     """
-    if direction not in DIRECTIONS:
-        raise OptionError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    direction = Direction.parse(direction)
+    check_seed(seed)
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise OptionError(f"a study name must be a non-empty string, got {name!r}")
     store = open_storage(storage)
@@ -571,6 +627,12 @@ def _finish(
 
 def _seconds(s: float) -> str:
     return f"{s:g}s" if s < 120 else f"{s / 60:g}m"
+
+
+def check_seed(seed: Any) -> None:
+    """An OptionError unless ``seed`` is None or a non-negative integer."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:

@@ -11,7 +11,7 @@ import hpmagic
 from hpmagic import OptionError, SpaceError, Storage, tune
 from hpmagic.display import TextReporter
 from hpmagic.events import Event, StudyFinished
-from hpmagic.strategies import RandomStrategy
+from hpmagic.strategies import RandomSampler
 from hpmagic.trial import TrialState
 
 
@@ -82,7 +82,7 @@ def test_resume_continues(tmp_path: Path) -> None:
 
 
 def test_strategy_instance_and_options() -> None:
-    study = hpmagic.optimize(quadratic, {"x": tune.uniform(-5, 5)}, strategy=RandomStrategy(), n_trials=3, seed=0)
+    study = hpmagic.optimize(quadratic, {"x": tune.uniform(-5, 5)}, strategy=RandomSampler(), n_trials=3, seed=0)
     assert study.strategy_name == "random" and len(study.trials) == 3
     grid = hpmagic.optimize(
         quadratic, {"x": tune.uniform(-5, 5)}, strategy="grid", n_trials=None, strategy_options={"points": 3}
@@ -90,7 +90,7 @@ def test_strategy_instance_and_options() -> None:
     assert xs(grid) == [-5.0, 0.0, 5.0]
     with pytest.raises(OptionError, match="by name"):
         hpmagic.optimize(
-            quadratic, {"x": tune.uniform(-5, 5)}, strategy=RandomStrategy(), strategy_options={"points": 3}
+            quadratic, {"x": tune.uniform(-5, 5)}, strategy=RandomSampler(), strategy_options={"points": 3}
         )
 
 

@@ -20,7 +20,7 @@ from hpmagic.errors import OptionError
 from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished, TrialReported, TrialStarted
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.storage import Storage
-from hpmagic.strategies import Strategy, get_strategy
+from hpmagic.strategies import Scheduler, Strategy, TrialRequest, get_strategy
 from hpmagic.study import Study, create_study, load_study
 from hpmagic.trial import Trial, TrialState
 
@@ -29,7 +29,7 @@ def space_x() -> Space:
     return Space({"x": Float(-5.0, 5.0)})
 
 
-class Recording(Strategy):
+class Recording(Scheduler):
     """Random proposals; remembers what ``tell`` and ``report`` receive. Prunes at ``prune_at`` if set."""
 
     name = "recording"
@@ -38,10 +38,8 @@ class Recording(Strategy):
         self.told: list[tuple[int, TrialState, Any]] = []
         self.prune_at = prune_at
 
-    def ask(self) -> dict[str, Any]:
-        params = self.space.sample(self.trial_rng(self.n_asked))
-        self.n_asked += 1
-        return params
+    def ask(self, number: int) -> TrialRequest:
+        return TrialRequest(self.space.sample(np.random.default_rng([self.seed, number])))
 
     def tell(self, trial: Trial) -> None:
         self.told.append((trial.number, trial.state, trial.value))
@@ -689,14 +687,14 @@ def test_an_internal_error_ends_the_study_visibly_and_is_raised():
     """A broken strategy is not the user's fault: the loop reports the end to the displays, then raises."""
     from hpmagic.events import StudyFinished
     from hpmagic.space import Float, Space
-    from hpmagic.strategies import RandomStrategy
+    from hpmagic.strategies import RandomSampler
     from hpmagic.study import create_study
 
-    class Broken(RandomStrategy):
-        def ask(self):
+    class Broken(RandomSampler):
+        def ask(self, number):
             if self.n_asked == 2:
                 raise RuntimeError("strategy bug")
-            return super().ask()
+            return super().ask(number)
 
     study = create_study(space=Space({"x": Float(0, 1)}))
     events = []
@@ -711,9 +709,9 @@ def test_an_internal_error_ends_the_study_visibly_and_is_raised():
 def test_strategy_notes_reach_the_summary():
     import hpmagic
     from hpmagic import tune
-    from hpmagic.strategies import RandomStrategy
+    from hpmagic.strategies import RandomSampler
 
-    class Noting(RandomStrategy):
+    class Noting(RandomSampler):
         def tell(self, trial):
             if trial.number == 1:
                 self.notes.append("held k fixed at 3 after the initial phase")

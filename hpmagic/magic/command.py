@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hpmagic.errors import OptionError
-from hpmagic.strategies import STRATEGIES
+from hpmagic.strategies import SCHEDULERS, STRATEGIES
 
 __all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
 
@@ -58,11 +58,15 @@ class TuneCommand:
     population: int | None = None
     interval: int | None = None
     strategy_options: tuple[tuple[str, Any], ...] = ()
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             names = ", ".join(sorted(STRATEGIES))
             raise OptionError(f"unknown strategy {self.strategy!r}; choose one of: {names}")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            names = ", ".join(sorted(SCHEDULERS))
+            raise OptionError(f"unknown scheduler {self.scheduler!r}; choose one of: {names}")
         for option, value, low in (
             ("--trials", self.n_trials, 1),
             ("--max-failures", self.max_failures, 1),
@@ -88,9 +92,9 @@ class TuneCommand:
             raise OptionError(f"--repeats takes an integer >= 1, got {self.repeats!r}")
         if self.test is not None and not self.test.strip():
             raise OptionError("--test needs an expression, e.g. --test 'model.score(X_test, y_test)'")
-        if self.population is not None and self.strategy not in ("pbt", "evolution"):
+        if self.population is not None and "pbt" not in self.names and "evolution" not in self.names:
             raise OptionError("--population applies to --strategy pbt and evolution only")
-        if self.interval is not None and self.strategy != "pbt":
+        if self.interval is not None and "pbt" not in self.names:
             raise OptionError("--interval applies to --strategy pbt only")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
@@ -98,6 +102,21 @@ class TuneCommand:
             raise OptionError(
                 f"--state takes variable names separated by commas, e.g. clf,opt; got {','.join(self.state)!r}"
             )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The strategy's and the scheduler's names."""
+        return (self.strategy,) if self.scheduler is None else (self.strategy, self.scheduler)
+
+    def search_options(self) -> dict[str, Any]:
+        """The options for the sampler and scheduler: the dedicated flags, then ``--options``."""
+        options: dict[str, Any] = {}
+        if self.strategy == "grid":
+            options = {"points": self.grid_points, "sample": self.grid_sample}
+        elif "pbt" in self.names or "evolution" in self.names:
+            options = {k: v for k, v in (("population", self.population), ("interval", self.interval)) if v is not None}
+        options.update(self.strategy_options)
+        return options
 
     @classmethod
     def from_args(cls, args: Any, defaults: Any) -> TuneCommand:
@@ -130,6 +149,7 @@ class TuneCommand:
             population=_int_option("--population", args.population),
             interval=_int_option("--interval", args.interval),
             strategy_options=parse_options(unquote(args.options)) if args.options is not None else (),
+            scheduler=(unquote(args.scheduler) or "").strip().lower() or None if args.scheduler is not None else None,
         )
 
     def options(self) -> dict[str, Any]:

@@ -17,15 +17,12 @@ from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
-from hpmagic.refine import refine_space
+from hpmagic.run import build_run
 from hpmagic.storage import Storage
-from hpmagic.strategies import STRATEGIES, MedianStopping, get_strategy
-from hpmagic.study import Study, create_study, load_study
+from hpmagic.strategies import SCHEDULERS, STRATEGIES, strategy_help
+from hpmagic.study import Study, load_study
 
 __all__ = ["TuneMagics", "parse_tune_line"]
-
-# Strategies whose natural end (is_exhausted) is the default budget when --trials is not given.
-_WHOLE_SCHEDULE = ("grid", "hyperband", "pbt")
 
 
 @magics_class
@@ -66,8 +63,12 @@ class TuneMagics(Magics):
     @argument(
         "--strategy",
         "-s",
-        help="grid, random, bayes, evolution, gradient, hyperband, asha or pbt (default: %%config TuneMagics.strategy,"
-        " bayes).",
+        help=f"{', '.join(STRATEGIES)} (default: %%config TuneMagics.strategy, bayes).",
+    )
+    @argument(
+        "--scheduler",
+        help=f"{', '.join(SCHEDULERS)}: budgets, promotions and early stops over the strategy "
+        "(--strategy bayes --scheduler hyperband is BOHB).",
     )
     @argument("--trials", "-n", help="Total number of trials of the study (default 20; grid: the whole grid).")
     @argument("--timeout", "-t", help="Stop after this long, e.g. 90s, 10m, 1h (whichever comes first).")
@@ -95,7 +96,7 @@ class TuneMagics(Magics):
     @argument("--refine", action="store_true", help="Continue the study in ranges narrowed around its best trials.")
     @argument("--population", help="pbt and evolution: members of the population (pbt 8, evolution 20).")
     @argument("--interval", help="pbt: steps per round between exploit/explore (default: a tenth of the budget).")
-    @argument("--options", help="The strategy's own options, NAME=VALUE pairs: e.g. eta=2 (hyperband, asha).")
+    @argument("--options", help="The strategy's and scheduler's own options, NAME=VALUE pairs: e.g. eta=2.")
     @argument(
         "--background",
         action="store_true",
@@ -157,43 +158,27 @@ class TuneMagics(Magics):
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
         user_ns = self.shell.user_ns if self.shell is not None else {}
         objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test)
-        options: dict[str, Any] = {}
-        if cmd.strategy == "grid":
-            options = {"points": cmd.grid_points, "sample": cmd.grid_sample}
-        elif cmd.strategy in ("pbt", "evolution"):
-            options = {k: v for k, v in (("population", cmd.population), ("interval", cmd.interval)) if v is not None}
-        options.update(cmd.strategy_options)
-        strategy = get_strategy(cmd.strategy, **options)
-        if cmd.prune == "median":
-            strategy = MedianStopping(strategy)
-        if strategy.needs_budget and cmd.budget is None:
-            raise OptionError(f"the {cmd.strategy} strategy needs a resource range: add --budget MIN..MAX (e.g. 1..81)")
-        strategy.resource = cmd.budget
-        if objective.dynamic and not strategy.supports_dynamic:
-            site = objective.dynamic[0]
-            raise OptionError(
-                f"the {cmd.strategy} strategy needs every parameter known before the first trial, but the marker on "
-                f"line {site.line} is created while the cell runs (in a loop, a function, or with a computed name); "
-                f"use one of: {', '.join(sorted(n for n, c in STRATEGIES.items() if c.supports_dynamic))}"
-            )
-        n_trials = cmd.n_trials
-        if n_trials is None and cmd.strategy not in _WHOLE_SCHEDULE:
-            n_trials = self.trials
-        # A dry set-up refuses an oversized grid (and other bad options) before a study is created.
-        strategy.setup(objective.space, direction=cmd.direction, seed=cmd.seed or 0, n_trials=n_trials)
-        study = create_study(
+        run = build_run(
             space=objective.space,
-            name=cmd.name or default_study_name(cell),
-            storage=self._store(cmd.storage),
-            direction=cmd.direction,
             strategy=cmd.strategy,
+            scheduler=cmd.scheduler,
+            options=cmd.search_options(),
+            n_trials=cmd.n_trials,
+            default_trials=self.trials,
+            budget=cmd.budget,
+            prune=cmd.prune,
+            refine=cmd.refine,
+            resume=cmd.resume,
+            storage=self._store(cmd.storage),
+            name=cmd.name or default_study_name(cell),
+            direction=cmd.direction,
             seed=cmd.seed,
-            resume=cmd.resume or cmd.refine,
             source=cell,
-            options=cmd.options(),
+            record_options=cmd.options(),
+            dynamic_line=objective.dynamic[0].line if objective.dynamic else None,
         )
-        self._search_space = refine_space(study.space, study.trials, study.direction) if cmd.refine else None
-        return study, objective, strategy, n_trials
+        self._search_space = run.search_space
+        return run.study, objective, run.search, run.n_trials
 
     def _store(self, path: str) -> Storage:
         key = path if path == ":memory:" else os.path.abspath(os.path.expanduser(path))
@@ -279,7 +264,7 @@ class TuneMagics(Magics):
 
 
 # magic_arguments documents every magic as a line magic ("%tune ..."); this one is a cell magic.
-TuneMagics.tune.__doc__ = (TuneMagics.tune.__doc__ or "").replace("%tune [", "%%tune [", 1)
+TuneMagics.tune.__doc__ = (TuneMagics.tune.__doc__ or "").replace("%tune [", "%%tune [", 1) + ("\n" + strategy_help())
 
 
 def parse_tune_line(line: str, defaults: Any = None) -> TuneCommand:

@@ -1,75 +1,73 @@
-"""Search strategies behind one small interface (``Strategy``), and the registry ``--strategy`` picks from.
+"""What ``--strategy`` and ``--scheduler`` name: the registry of samplers and schedulers, and the run's search.
 
-Each strategy lives in its own private module; this package only re-exports them. A new strategy is one module and
-one entry in ``STRATEGIES``.
+Samplers live in ``hpmagic.samplers``, schedulers in ``hpmagic.schedulers``; this package re-exports them with the
+registry, so a new one is one module plus one registry line.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from hpmagic.samplers import (
+    BayesSampler,
+    EvolutionSampler,
+    GradientSampler,
+    GridSampler,
+    RandomSampler,
+    Sampler,
+)
+from hpmagic.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperbandScheduler,
+    MedianStopping,
+    PBTScheduler,
+    Scheduler,
+    TrialRequest,
+    pbt_schedule,
+)
+from hpmagic.strategies._registry import (
+    SAMPLERS,
+    SCHEDULERS,
+    SHORTHANDS,
+    STRATEGIES,
+    OptionSpec,
+    build_search,
+    describe_options,
+    get_strategy,
+    register,
+    search_label,
+    strategy_help,
+    unregister,
+)
 
-from hpmagic.errors import OptionError
-from hpmagic.strategies._asha import ASHAStrategy
-from hpmagic.strategies._base import Strategy, TrialRequest
-from hpmagic.strategies._bayes import BayesStrategy
-from hpmagic.strategies._evolution import EvolutionStrategy
-from hpmagic.strategies._gradient import GradientStrategy
-from hpmagic.strategies._grid import GridStrategy
-from hpmagic.strategies._hyperband import HyperbandStrategy
-from hpmagic.strategies._median import MedianStopping
-from hpmagic.strategies._pbt import PBTStrategy, pbt_schedule
-from hpmagic.strategies._random import RandomStrategy
+#: Either kind of plug-in: what ``Study.optimize`` and ``optimize(strategy=...)`` accept.
+Strategy = Sampler | Scheduler
 
 __all__ = [
-    "ASHAStrategy",
-    "BayesStrategy",
-    "EvolutionStrategy",
-    "GradientStrategy",
-    "GridStrategy",
-    "HyperbandStrategy",
+    "ASHAScheduler",
+    "BayesSampler",
+    "EvolutionSampler",
+    "FIFOScheduler",
+    "GradientSampler",
+    "GridSampler",
+    "HyperbandScheduler",
     "MedianStopping",
-    "PBTStrategy",
-    "RandomStrategy",
+    "OptionSpec",
+    "PBTScheduler",
+    "RandomSampler",
+    "SAMPLERS",
+    "SCHEDULERS",
+    "SHORTHANDS",
     "STRATEGIES",
+    "Sampler",
+    "Scheduler",
     "Strategy",
     "TrialRequest",
+    "build_search",
+    "describe_options",
     "get_strategy",
     "pbt_schedule",
+    "register",
+    "search_label",
+    "strategy_help",
+    "unregister",
 ]
-
-#: Strategy classes by the name ``--strategy`` and ``optimize(strategy=...)`` accept.
-STRATEGIES: dict[str, type[Strategy]] = {
-    "asha": ASHAStrategy,
-    "bayes": BayesStrategy,
-    "evolution": EvolutionStrategy,
-    "gradient": GradientStrategy,
-    "grid": GridStrategy,
-    "hyperband": HyperbandStrategy,
-    "pbt": PBTStrategy,
-    "random": RandomStrategy,
-}
-
-
-def get_strategy(name: str, **options: Any) -> Strategy:
-    """A new strategy by name, with its options.
-
-    Raises:
-        OptionError: for an unknown name, an unknown option or an invalid option value, with a message that says
-            what is allowed (never a bare TypeError, so the magic can show it as one line).
-    """
-    key = name.strip().lower() if isinstance(name, str) else name
-    cls = STRATEGIES.get(key) if isinstance(key, str) else None
-    if cls is None:
-        raise OptionError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
-    accepted = [
-        p.name
-        for p in inspect.signature(cls).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        allowed = f"its options are: {', '.join(accepted)}" if accepted else "it takes no options"
-        plural = "s" if len(unknown) > 1 else ""
-        raise OptionError(f"strategy {key!r} has no option{plural} {', '.join(map(repr, unknown))}; {allowed}")
-    return cls(**options)

@@ -8,18 +8,19 @@ from IPython.core.error import UsageError
 import hpmagic
 from hpmagic import TrialState, tune
 from hpmagic.snapshots import SnapshotStore
-from hpmagic.strategies import RandomStrategy, TrialRequest
+from hpmagic.strategies import FIFOScheduler, TrialRequest
 from tests.magic.conftest import run
 
 
-class PromoteFirst(RandomStrategy):
+class PromoteFirst(FIFOScheduler):
     """Trial 0 runs to step 2; trial 1 continues it to the full budget; later trials are new, at budget 2."""
 
     name = "promote-first"
+    needs_budget = True
 
-    def ask_request(self) -> TrialRequest:
-        n = self.n_asked
-        params = self.ask()
+    def ask(self, number: int) -> TrialRequest:
+        n = number
+        params = self._sampler().ask(number)
         if n == 1:
             return TrialRequest(self.first, budget=self.resource[1], resume_from=0, attrs={"rung": 1})
         if n == 0:
@@ -112,7 +113,7 @@ def test_median_stopping_prunes_trials_below_the_median():
 
 
 def test_hyperband_like_strategies_refuse_to_run_without_a_budget():
-    class NeedsBudget(RandomStrategy):
+    class NeedsBudget(FIFOScheduler):
         name = "needs-budget"
         needs_budget = True
 

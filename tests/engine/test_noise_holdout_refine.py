@@ -9,10 +9,10 @@ from IPython.core.error import UsageError
 
 import hpmagic
 from hpmagic import TrialState, tune
-from hpmagic.results import overfitting_note, results_text
 from hpmagic.refine import refine_space
+from hpmagic.results import overfitting_note, results_text
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import RandomStrategy
+from hpmagic.strategies import RandomSampler
 from tests.magic.conftest import run
 
 
@@ -55,7 +55,7 @@ def test_a_failing_repeat_fails_the_trial():
     assert all(t.state is TrialState.FAILED and "repeat 1" in t.error for t in study.trials)
 
 
-class Recorder(RandomStrategy):
+class Recorder(RandomSampler):
     """Records everything the strategy is told, to show the held-out value never reaches it."""
 
     def setup(self, space, **kw):

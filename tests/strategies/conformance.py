@@ -5,22 +5,26 @@ subclasses) and overrides ``make_strategy``::
 
     class TestGridConformance(StrategyConformance):
         def make_strategy(self, **kw):
-            return GridStrategy(**kw)
+            return GridSampler(**kw)
 
-The tests drive a strategy the way ``Study.optimize`` does: ``setup`` once, then ``ask`` / run / ``tell`` per
-trial, failed trials (``value=None``) included. Class attributes describe what a strategy promises beyond the
+The tests drive a strategy (a sampler, or a scheduler over its sampler) the way ``Study.optimize`` does: ``setup``
+once, then ``ask(number)`` / run / ``tell`` per trial, failed trials (``value=None``) included, with several trials
+pending at once and told back in any order. Class attributes describe what a strategy promises beyond the
 common contract (reproducing a sequence on resume, being a grid, ...).
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import pytest
+
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import Strategy
+from hpmagic.strategies import Strategy, TrialRequest
 from hpmagic.trial import Trial, TrialState
 
 #: An objective for the tests: the value of a configuration, or None when the trial fails.
@@ -95,14 +99,31 @@ def drive(
     return step(strategy, objective, n, start=len(history))
 
 
+def propose(strategy: Strategy, number: int) -> dict[str, Any]:
+    """The configuration trial ``number`` runs: a sampler's answer, or the params of a scheduler's request."""
+    return ask(strategy, number)[0]
+
+
+def ask(strategy: Strategy, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(params, user_attrs)`` of trial ``number``, the attributes as the study loop records a request's."""
+    answer = strategy.ask(number)
+    if not isinstance(answer, TrialRequest):
+        return answer, {}
+    attrs = {**answer.attrs, "budget": answer.budget}
+    if answer.resume_from is not None:
+        attrs["continues"] = answer.resume_from
+    return answer.params, attrs
+
+
 def step(strategy: Strategy, objective: Objective, n: int, *, start: int = 0) -> list[Trial]:
     """Ask, evaluate and tell ``n`` more trials on a strategy already set up."""
     trials = []
     for number in range(start, start + n):
         if strategy.is_exhausted():
             break
-        params = strategy.ask()
+        params, attrs = ask(strategy, number)
         trial = make_trial(number, params, objective(params))
+        trial.user_attrs.update(attrs)
         strategy.tell(trial)
         trials.append(trial)
     return trials
@@ -194,10 +215,10 @@ class StrategyConformance:
     def test_empty_space_gives_empty_configurations(self) -> None:
         strategy = self.make_strategy()
         strategy.setup(Space({}), direction="minimize", seed=0, n_trials=3 if self.pass_budget else None)
-        assert strategy.ask() == {}
+        assert propose(strategy, 0) == {}
         strategy.tell(make_trial(0, {}, 1.0))
         if not strategy.is_exhausted():
-            assert strategy.ask() == {}
+            assert propose(strategy, 1) == {}
 
     # -- reproducibility ----------------------------------------------------------------------------------------
 
@@ -286,12 +307,47 @@ class StrategyConformance:
         warm = self.n_trials - 3
         strategy.setup(space, direction="minimize", seed=0, n_trials=self.n_trials if self.pass_budget else None)
         step(strategy, loss, warm)
-        batch = [strategy.ask() for _ in range(3)]
+        batch = [propose(strategy, warm + i) for i in range(3)]
         for params in batch:
             assert_valid(space, params)
         assert all(p not in batch[:i] for i, p in enumerate(batch))
         for i, params in enumerate(batch):
             strategy.tell(make_trial(warm + i, params, loss(params)))
+
+    @pytest.mark.parametrize("k", [1, 2, 4, 8])
+    def test_pending_trials_told_in_shuffled_order(self, k: int) -> None:
+        """Up to ``k`` trials outstanding, told back in a shuffled order: none lost, repeated or crashing."""
+        space = small_space()
+        n = self.n_trials
+        strategy = self.make_strategy()
+        strategy.setup(space, direction="minimize", seed=4, n_trials=n if self.pass_budget else None)
+        shuffle = random.Random(k)
+        pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        told: list[Trial] = []
+        asked = 0
+        while len(told) < n:
+            while len(pending) < k and asked < n and not strategy.is_exhausted():
+                params, attrs = ask(strategy, asked)
+                assert_valid(space, params)
+                pending[asked] = (params, attrs)
+                asked += 1
+            if not pending:
+                break
+            number = shuffle.choice(sorted(pending))
+            params, attrs = pending.pop(number)
+            trial = make_trial(number, params, failing_loss(params))
+            trial.user_attrs.update(attrs)
+            strategy.tell(trial)
+            told.append(trial)
+        assert sorted(t.number for t in told) == list(range(asked)), "every asked trial was told exactly once"
+        assert asked == n or strategy.is_exhausted()
+        if self.never_repeats:
+            seen = configs(told)
+            assert all(p not in seen[:i] for i, p in enumerate(seen))
+        if k == 1:
+            # One at a time, the order cannot shuffle: the seeded sequence is the sequential run's.
+            again = self.run(space, failing_loss, n, seed=4)
+            assert configs(told) == configs(again)
 
     # -- direction ----------------------------------------------------------------------------------------------
 

@@ -11,16 +11,16 @@ import pytest
 import hpmagic
 from hpmagic import tune
 from hpmagic.errors import OptionError
+from hpmagic.schedulers._asha import rung_budgets
 from hpmagic.space import Float, Space
-from hpmagic.strategies import ASHAStrategy, TrialRequest, get_strategy
-from hpmagic.strategies._asha import rung_budgets
+from hpmagic.strategies import ASHAScheduler, TrialRequest, get_strategy
 from hpmagic.trial import Trial, TrialState
 from tests.magic.conftest import run
 from tests.strategies.conformance import StrategyConformance, assert_valid, failing_loss, mixed_space
 
 
-def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> ASHAStrategy:
-    strategy = ASHAStrategy(**kw)
+def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> ASHAScheduler:
+    strategy = ASHAScheduler(**kw)
     strategy.resource = resource  # what Study.optimize sets from --budget before setup
     return strategy
 
@@ -30,10 +30,10 @@ class TestASHAConformance(StrategyConformance):
     # In a sequential run every ask depends only on the results told before it: replaying the history reproduces it.
     resume_exact = True
 
-    def make_strategy(self, **kw: Any) -> ASHAStrategy:
+    def make_strategy(self, **kw: Any) -> ASHAScheduler:
         return make((1, 9), **kw)
 
-    def make_exploring_strategy(self) -> ASHAStrategy:
+    def make_exploring_strategy(self) -> ASHAScheduler:
         # A rung promotes floor(n / eta) configurations: with eta = 1000, 200 trials are all new random ones.
         return make((1, 9), eta=1000)
 
@@ -57,7 +57,7 @@ def test_rung_budgets() -> None:
     strategy = make((1, 27), min_resource=3)
     strategy.setup(Space({"x": Float(0, 1)}), direction="minimize", seed=0)
     assert strategy.budgets == [3, 9, 27]
-    request = strategy.ask_request()
+    request = strategy.ask(0)
     assert request.budget == 3 and request.attrs == {"rung": 0, "config": 0} and request.resume_from is None
 
 
@@ -65,16 +65,16 @@ def test_promotes_the_best_of_each_rung_as_soon_as_a_third_is_known() -> None:
     space = Space({"x": Float(0.0, 1.0)})
     strategy = make((1, 9))
     strategy.setup(space, direction="minimize", seed=0)
-    asked = [strategy.ask_request() for _ in range(3)]
+    asked = [strategy.ask(i) for i in range(3)]
     assert [r.attrs["rung"] for r in asked] == [0, 0, 0]
     values = [3.0, 1.0, 2.0]
     for i, (request, value) in enumerate(zip(asked, values, strict=True)):
         strategy.tell(told(request, i, value))
-    promotion = strategy.ask_request()
+    promotion = strategy.ask(3)
     assert promotion.attrs == {"rung": 1, "config": 1} and promotion.resume_from == 1 and promotion.budget == 3
     assert promotion.params == asked[1].params
     # floor(3 / 3) = 1 promotion from rung 0 until more results come: the next ask is a new configuration.
-    assert strategy.ask_request().attrs == {"rung": 0, "config": 3}
+    assert strategy.ask(4).attrs == {"rung": 0, "config": 3}
 
 
 def reference_promotion(results: list[dict[int, float]], promoted: list[set[int]], eta: int) -> tuple[int, int] | None:
@@ -101,7 +101,7 @@ def test_promotions_stay_correct_with_results_told_in_a_shuffled_order(seed: int
     number = 0
     for _ in range(250):
         expected = reference_promotion(results, promoted, 3)
-        request = strategy.ask_request()
+        request = strategy.ask(number)
         assert_valid(space, request.params)
         if expected is None:
             assert request.attrs["rung"] == 0 and request.resume_from is None and request.budget == 1
@@ -129,14 +129,14 @@ def test_failed_and_pruned_trials() -> None:
     space = Space({"x": Float(0.0, 1.0)})
     strategy = make((1, 9))
     strategy.setup(space, direction="maximize", seed=0)
-    asked = [strategy.ask_request() for _ in range(6)]
+    asked = [strategy.ask(i) for i in range(6)]
     strategy.tell(told(asked[0], 0, None))  # failed: the worst
     pruned = told(asked[1], 1, 0.9)
     pruned.state = TrialState.PRUNED  # pruned by a wrapper: its last reported value counts
     strategy.tell(pruned)
     for i in range(2, 6):
         strategy.tell(told(asked[i], i, 0.1 * i))
-    first, second = strategy.ask_request(), strategy.ask_request()
+    first, second = strategy.ask(6), strategy.ask(7)
     assert (first.attrs["config"], second.attrs["config"]) == (1, 5)  # 0.9 then 0.5; the failed one never
 
 
@@ -157,10 +157,10 @@ def test_a_resumed_study_makes_the_same_promotions(tmp_path) -> None:
 
 def test_options_are_checked() -> None:
     with pytest.raises(OptionError, match="eta must be an integer >= 2"):
-        ASHAStrategy(eta=1)
+        ASHAScheduler(eta=1)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(OptionError, match="min_resource must be an integer >= 1"):
-            ASHAStrategy(min_resource=bad)  # type: ignore[arg-type]
+            ASHAScheduler(min_resource=bad)  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="outside the budget range 1..9"):
         make((1, 9), min_resource=10).setup(mixed_space(), direction="minimize", seed=0)
     assert get_strategy("asha", eta=2, min_resource=4).grace == 4

@@ -9,9 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+import hpmagic
+from hpmagic import tune
 from hpmagic.errors import OptionError
+from hpmagic.samplers import _gp
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import BayesStrategy, RandomStrategy, _gp, get_strategy
+from hpmagic.strategies import BayesSampler, RandomSampler, get_strategy
 from hpmagic.trial import Trial, TrialState
 from tests.strategies.conformance import StrategyConformance, assert_valid, drive, make_trial, step
 
@@ -20,11 +23,11 @@ class TestBayesConformance(StrategyConformance):
     # Few trials, a short design and few candidates keep the GP fits to a handful of cheap ones per run.
     n_trials = 12
 
-    def make_strategy(self, **kw: Any) -> BayesStrategy:
-        return BayesStrategy(**{"n_initial_points": 4, "n_candidates": 300, **kw})
+    def make_strategy(self, **kw: Any) -> BayesSampler:
+        return BayesSampler(**{"n_initial_points": 4, "n_candidates": 300, **kw})
 
-    def make_exploring_strategy(self) -> BayesStrategy:
-        return BayesStrategy(n_initial_points=1000)
+    def make_exploring_strategy(self) -> BayesSampler:
+        return BayesSampler(n_initial_points=1000)
 
 
 def quadratic(params: dict[str, Any]) -> float:
@@ -73,10 +76,10 @@ def test_bayes_beats_random_on_a_quadratic() -> None:
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
     bayes_best, random_best = [], []
     for seed in (0, 1, 2):
-        strategy = BayesStrategy()
+        strategy = BayesSampler()
         bayes_best.append(best_of(strategy, space, quadratic, 25, seed))
         assert strategy.n_fallbacks == 0 and strategy.n_model_asks == 25 - 6
-        random_best.append(best_of(RandomStrategy(), space, quadratic, 25, seed))
+        random_best.append(best_of(RandomSampler(), space, quadratic, 25, seed))
     assert np.mean(bayes_best) < 0.01, bayes_best  # about 0.001
     assert np.mean(bayes_best) < np.mean(random_best) / 50, (bayes_best, random_best)
 
@@ -88,8 +91,8 @@ def test_bayes_beats_random_on_branin_by_far() -> None:
     seed in five polishes a point on the boundary forever (see benchmarks/bayes_tuning.py).
     """
     space = Space({"x1": Float(-5.0, 10.0), "x2": Float(0.0, 15.0)})
-    bayes = [best_of(BayesStrategy(), space, branin, 25, seed) for seed in (0, 1, 2)]
-    random = [best_of(RandomStrategy(), space, branin, 25, seed) for seed in (0, 1, 2)]
+    bayes = [best_of(BayesSampler(), space, branin, 25, seed) for seed in (0, 1, 2)]
+    random = [best_of(RandomSampler(), space, branin, 25, seed) for seed in (0, 1, 2)]
     assert np.mean(bayes) < 0.05, bayes
     assert np.mean(bayes) < np.mean(random) / 10, (bayes, random)
 
@@ -101,8 +104,8 @@ def test_bayes_beats_random_on_hartmann6_by_far() -> None:
     average over these seeds. Scoring random candidates only (no refinement), it gets about 0.56.
     """
     space = Space({f"x{i}": Float(0.0, 1.0) for i in range(6)})
-    bayes = [best_of(BayesStrategy(), space, hartmann6, 30, seed) for seed in (0, 1, 2)]
-    random = [best_of(RandomStrategy(), space, hartmann6, 30, seed) for seed in (0, 1, 2)]
+    bayes = [best_of(BayesSampler(), space, hartmann6, 30, seed) for seed in (0, 1, 2)]
+    random = [best_of(RandomSampler(), space, hartmann6, 30, seed) for seed in (0, 1, 2)]
     assert np.mean(bayes) < 0.5, bayes
     assert np.mean(bayes) < np.mean(random) / 3, (bayes, random)
 
@@ -120,7 +123,7 @@ def test_initial_design_is_a_latin_hypercube() -> None:
             "kind": Categorical(["a", "b", "c", "d"]),
         }
     )
-    strategy = BayesStrategy(n_initial_points=8)
+    strategy = BayesSampler(n_initial_points=8)
     trials = drive(strategy, space, lambda p: 0.0, 8, seed=3)
     for name in ("x", "lr", "n"):
         strata = sorted(int(space[name].to_unit(t.params[name]) * 8) for t in trials)
@@ -128,15 +131,15 @@ def test_initial_design_is_a_latin_hypercube() -> None:
     kinds = [t.params["kind"] for t in trials]
     assert all(kinds.count(k) == 2 for k in "abcd"), kinds
     # The design depends on the seed, and a resumed run continues it.
-    other = drive(BayesStrategy(n_initial_points=8), space, lambda p: 0.0, 8, seed=4)
+    other = drive(BayesSampler(n_initial_points=8), space, lambda p: 0.0, 8, seed=4)
     assert [t.params for t in other] != [t.params for t in trials]
-    resumed = drive(BayesStrategy(n_initial_points=8), space, lambda p: 0.0, 5, seed=3, history=trials[:3])
+    resumed = drive(BayesSampler(n_initial_points=8), space, lambda p: 0.0, 5, seed=3, history=trials[:3])
     assert [t.params for t in resumed] == [t.params for t in trials[3:]]
 
 
 def test_default_design_size_follows_dimensions_and_budget() -> None:
     def design_size(dims: int, budget: int | None) -> int:
-        strategy = BayesStrategy()
+        strategy = BayesSampler()
         strategy.setup(Space({f"x{i}": Float(0.0, 1.0) for i in range(dims)}), direction="minimize", seed=0,
                        n_trials=budget)  # fmt: skip
         return strategy._n_init
@@ -154,11 +157,11 @@ def test_hyperparameters_are_refitted_every_k_trials_past_refit_until() -> None:
     Refitting at every ask is what makes skopt's ``tell`` take seconds at 200 trials.
     """
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=5, refit_until=10, refit_every=4, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=5, refit_until=10, refit_every=4, n_candidates=200)
     strategy.setup(space, direction="minimize", seed=0)
     fits = []
     for number in range(30):
-        params = strategy.ask()
+        params = strategy.ask(number)
         fits.append(strategy.n_hyper_fits)
         strategy.tell(make_trial(number, params, quadratic(params)))
     assert strategy.n_model_asks == 25
@@ -171,7 +174,7 @@ def test_hyperparameters_are_refitted_every_k_trials_past_refit_until() -> None:
 def test_refitting_less_often_still_finds_the_optimum() -> None:
     """Between refits the previous hyperparameters serve: the search quality holds."""
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=5, refit_until=6, refit_every=10, n_candidates=500)
+    strategy = BayesSampler(n_initial_points=5, refit_until=6, refit_every=10, n_candidates=500)
     assert best_of(strategy, space, quadratic, 25, 0) < 1e-3
     assert strategy.n_hyper_fits == 3  # at 5, 6 and 16 observations: fewer fits, same result
 
@@ -229,7 +232,7 @@ def test_integer_log_and_categorical_dimensions() -> None:
             + penalty
         )
 
-    strategy = BayesStrategy(n_initial_points=6)
+    strategy = BayesSampler(n_initial_points=6)
     trials = drive(strategy, space, objective, 25, seed=0)
     for trial in trials:
         assert_valid(space, trial.params)
@@ -246,12 +249,12 @@ def test_integer_log_and_categorical_dimensions() -> None:
 
 def test_warm_start_fits_the_history_once() -> None:
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    first = drive(BayesStrategy(n_initial_points=100), space, quadratic, 12, seed=1)
+    first = drive(BayesSampler(n_initial_points=100), space, quadratic, 12, seed=1)
     history = [*first, make_trial(12, first[0].params | {"x": 4.0}, None)]
-    strategy = BayesStrategy(n_initial_points=5)
+    strategy = BayesSampler(n_initial_points=5)
     strategy.setup(space, direction="minimize", seed=1, history=history)
     assert strategy.n_hyper_fits == 0  # nothing fitted before the first ask
-    assert_valid(space, strategy.ask())
+    assert_valid(space, strategy.ask(13))
     assert strategy.n_hyper_fits == 1 and strategy.n_model_asks == 1
     # The failed trial is told as the worst loss seen, never as NaN.
     assert len(strategy._y) == 13
@@ -260,26 +263,26 @@ def test_warm_start_fits_the_history_once() -> None:
 
 def test_tell_only_records() -> None:
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=3, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=3, n_candidates=200)
     trials = drive(strategy, space, quadratic, 6, seed=0)
     fits = strategy.n_hyper_fits
     assert fits == 3  # asks 4, 5 and 6; the 6th trial is told but not yet fitted
     for i in range(50):
         strategy.tell(make_trial(6 + i, trials[i % 6].params | {"x": -5.0 + i / 10}, 1.0 + i))
     assert strategy.n_hyper_fits == fits
-    strategy.ask()
+    strategy.ask(56)
     assert strategy.n_hyper_fits == fits + 1
     assert len(strategy._y) == 56
 
 
 def test_failures_before_any_success_are_told_once_a_value_exists() -> None:
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=4, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
     strategy.setup(space, direction="maximize", seed=0)
     outcomes = [None, None, 2.0, None, 5.0]
     for i, value in enumerate(outcomes):
-        strategy.tell(make_trial(i, strategy.ask(), value))
-    strategy.ask()
+        strategy.tell(make_trial(i, strategy.ask(i), value))
+    strategy.ask(5)
     # Maximising: losses are -value, and the worst loss so far is -2 (failures waiting, and the one after it).
     assert sorted(strategy._y) == [-5.0, -2.0, -2.0, -2.0, -2.0]
     assert strategy.n_fallbacks == 0
@@ -287,23 +290,23 @@ def test_failures_before_any_success_are_told_once_a_value_exists() -> None:
 
 def test_pruned_trials_are_told_with_their_value() -> None:
     space = Space({"x": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=2, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=2, n_candidates=200)
     history = [
         make_trial(0, {"x": 0.0}, 1.0),
         Trial(number=1, params={"x": 1.0}, state=TrialState.PRUNED, value=3.0, finished_at=time.time()),
         Trial(number=2, params={"x": 2.0}, state=TrialState.PRUNED, value=None, finished_at=time.time()),
     ]
     strategy.setup(space, direction="minimize", seed=0, history=history)
-    strategy.ask()
+    strategy.ask(3)
     assert strategy._y == [1.0, 3.0, 3.0]
 
 
 def test_conditional_parameters_missing_from_history_are_filled() -> None:
     space = Space({"x": Float(-5.0, 5.0), "depth": Int(1, 9, default=4), "act": Categorical(["a", "b"])})
     history = [make_trial(i, {"x": float(i)}, float(i)) for i in range(4)]
-    strategy = BayesStrategy(n_initial_points=4, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
     strategy.setup(space, direction="minimize", seed=0, history=history)
-    assert_valid(space, strategy.ask())
+    assert_valid(space, strategy.ask(4))
     filled = [strategy._enc.decode(u)[1:] for u in strategy._u]
     assert filled == [[4, "a"]] * 4
 
@@ -315,7 +318,7 @@ def test_only_categorical_dimensions_with_few_combinations() -> None:
     def objective(params: dict[str, Any]) -> float:
         return (params["a"] is None) + 2.0 * params["b"]
 
-    strategy = BayesStrategy(n_initial_points=2)
+    strategy = BayesSampler(n_initial_points=2)
     trials = drive(strategy, space, objective, 12, seed=0)
     assert len(trials) == 12
     for trial in trials:
@@ -329,11 +332,11 @@ def test_only_categorical_dimensions_with_few_combinations() -> None:
 
 def test_constant_dimensions_stay_out_of_the_model() -> None:
     space = Space({"const": Categorical(["only"]), "x": Float(0.0, 1.0)})
-    strategy = BayesStrategy(n_initial_points=2, n_candidates=200)
+    strategy = BayesSampler(n_initial_points=2, n_candidates=200)
     trials = drive(strategy, space, lambda p: (p["x"] - 0.3) ** 2, 5, seed=0)
     assert all(t.params["const"] == "only" for t in trials)
     assert strategy._enc.n_features == 1
-    only_constants = BayesStrategy()
+    only_constants = BayesSampler()
     trials = drive(only_constants, Space({"c": Categorical([(1, 2)])}), lambda p: 1.0, 3)
     assert [t.params for t in trials] == [{"c": (1, 2)}] * 3
 
@@ -341,22 +344,22 @@ def test_constant_dimensions_stay_out_of_the_model() -> None:
 def test_asking_again_before_telling_gives_a_new_point() -> None:
     """Running trials count in the model at their predicted value, so a second ask looks elsewhere."""
     space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=3, n_candidates=300)
+    strategy = BayesSampler(n_initial_points=3, n_candidates=300)
     strategy.setup(space, direction="minimize", seed=0)
     step(strategy, quadratic, 4)
-    first, second, third = strategy.ask(), strategy.ask(), strategy.ask()
+    first, second, third = strategy.ask(4), strategy.ask(5), strategy.ask(6)
     assert first != second and third not in (first, second)
     assert strategy.n_fallbacks == 0 and len(strategy._outstanding) == 3
     for i, params in enumerate((first, second, third)):
         strategy.tell(make_trial(4 + i, params, quadratic(params)))
     assert not strategy._outstanding
-    strategy.ask()
+    strategy.ask(7)
     assert strategy.n_fallbacks == 0
 
 
 def test_a_model_failure_falls_back_to_random(monkeypatch: pytest.MonkeyPatch) -> None:
     space = Space({"x": Float(-5.0, 5.0)})
-    strategy = BayesStrategy(n_initial_points=2)
+    strategy = BayesSampler(n_initial_points=2)
     strategy.setup(space, direction="minimize", seed=0)
     step(strategy, lambda p: p["x"] ** 2, 2)
 
@@ -364,9 +367,40 @@ def test_a_model_failure_falls_back_to_random(monkeypatch: pytest.MonkeyPatch) -
         raise ValueError("Input contains NaN")
 
     monkeypatch.setattr(_gp.GPModel, "fit", broken)
-    params = strategy.ask()
+    with pytest.warns(RuntimeWarning, match="drawn at random"):
+        params = strategy.ask(2)
     assert_valid(space, params)
     assert strategy.n_fallbacks == 1
+    assert strategy.notes == ["the Gaussian process could not propose 1 time(s): those trials were drawn at random"]
+    strategy.ask(3)  # the second fallback updates the note without a second warning
+    assert strategy.notes == ["the Gaussian process could not propose 2 time(s): those trials were drawn at random"]
+
+
+def test_a_fallback_reaches_the_study_notes_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("Input contains NaN")
+
+    monkeypatch.setattr(_gp.GPModel, "fit", broken)
+    with pytest.warns(RuntimeWarning) as caught:
+        study = hpmagic.optimize(
+            lambda p: p["x"] ** 2,
+            {"x": tune.uniform(-5, 5)},
+            strategy="bayes",
+            n_trials=8,
+            seed=0,
+            strategy_options={"n_initial_points": 3},
+        )
+    assert len([w for w in caught if "drawn at random" in str(w.message)]) == 1
+    assert any("could not propose 5 time(s)" in note for note in study.notes)
+
+
+def test_a_missing_scikit_optimize_is_an_error_before_any_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "skopt", None)  # import skopt now raises ImportError
+    monkeypatch.setitem(sys.modules, "skopt.learning", None)
+    with pytest.raises(hpmagic.OptionError, match="needs scikit-optimize"):
+        hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 1)}, strategy="bayes", n_trials=3, storage=None)
 
 
 def test_a_failing_design_falls_back_to_random_points(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,7 +409,7 @@ def test_a_failing_design_falls_back_to_random_points(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(_gp, "initial_design", broken)
     space = Space({"x": Float(-5.0, 5.0), "k": Categorical(["a", "b"])})
-    trials = drive(BayesStrategy(n_initial_points=4, n_candidates=200), space, lambda p: p["x"] ** 2, 6, seed=0)
+    trials = drive(BayesSampler(n_initial_points=4, n_candidates=200), space, lambda p: p["x"] ** 2, 6, seed=0)
     assert len({t.params["x"] for t in trials}) == 6
     for trial in trials:
         assert_valid(space, trial.params)
@@ -385,7 +419,7 @@ def test_a_failing_design_falls_back_to_random_points(monkeypatch: pytest.Monkey
 def test_acquisition_functions(acq_func: str) -> None:
     space = Space({"x": Float(-5.0, 5.0), "k": Categorical(["a", "b"])})
     strategy = get_strategy("bayes", n_initial_points=3, acq_func=acq_func, n_candidates=200)
-    assert isinstance(strategy, BayesStrategy)
+    assert isinstance(strategy, BayesSampler)
     trials = drive(strategy, space, lambda p: (p["x"] - 1.0) ** 2 + 0.5 * (p["k"] == "b"), 10, seed=0)
     assert strategy.acq_func == (acq_func.upper() if acq_func != "gp_hedge" else "gp_hedge")
     assert len(trials) == 10 and strategy.n_fallbacks == 0 and strategy.n_model_asks == 7
@@ -405,10 +439,10 @@ def test_acquisition_functions(acq_func: str) -> None:
 )
 def test_bad_options(options: dict[str, Any]) -> None:
     with pytest.raises(OptionError):
-        BayesStrategy(**options)
+        BayesSampler(**options)
 
 
 def test_seeds_beyond_32_bits() -> None:
     space = Space({"x": Float(-5.0, 5.0)})
-    trials = drive(BayesStrategy(n_initial_points=2), space, lambda p: p["x"] ** 2, 3, seed=2**64 + 5)
+    trials = drive(BayesSampler(n_initial_points=2), space, lambda p: p["x"] ** 2, 3, seed=2**64 + 5)
     assert len(trials) == 3

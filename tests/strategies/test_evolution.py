@@ -20,7 +20,7 @@ from hpmagic import tune
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import EvolutionStrategy, RandomStrategy, get_strategy
+from hpmagic.strategies import EvolutionSampler, FIFOScheduler, RandomSampler, get_strategy
 from hpmagic.trial import Trial, TrialState
 from tests.strategies.conformance import (
     ODD_CHOICES,
@@ -42,33 +42,31 @@ class TestEvolutionConformance(StrategyConformance):
     resume_exact = True
     never_repeats = True
 
-    def make_strategy(self, **kw: Any) -> EvolutionStrategy:
-        return EvolutionStrategy(**{"population": 8, "tournament": 3, **kw})
+    def make_strategy(self, **kw: Any) -> EvolutionSampler:
+        return EvolutionSampler(**{"population": 8, "tournament": 3, **kw})
 
-    def make_exploring_strategy(self) -> EvolutionStrategy:
+    def make_exploring_strategy(self) -> EvolutionSampler:
         # The distribution test needs 200 draws from the prior: a population larger than that stays random.
-        return EvolutionStrategy(population=1000)
+        return EvolutionSampler(population=1000)
 
 
 class TestElitistEvolutionConformance(TestEvolutionConformance):
-    def make_strategy(self, **kw: Any) -> EvolutionStrategy:
-        return EvolutionStrategy(
-            **{"population": 6, "tournament": 2, "regularized": False, "crossover_rate": 1.0, **kw}
-        )
+    def make_strategy(self, **kw: Any) -> EvolutionSampler:
+        return EvolutionSampler(**{"population": 6, "tournament": 2, "regularized": False, "crossover_rate": 1.0, **kw})
 
 
-def parent_strategy(parent: dict[str, Any], space: Space, **kw: Any) -> EvolutionStrategy:
+def parent_strategy(parent: dict[str, Any], space: Space, **kw: Any) -> EvolutionSampler:
     """A strategy whose population is the single member ``parent`` (so every child is its child)."""
-    strategy = EvolutionStrategy(population=1, tournament=1, **kw)
+    strategy = EvolutionSampler(population=1, tournament=1, **kw)
     strategy.setup(space, direction="minimize", seed=0, history=[make_trial(0, parent, 1.0)])
     return strategy
 
 
-def children(strategy: EvolutionStrategy, n: int) -> list[dict[str, Any]]:
+def children(strategy: EvolutionSampler, n: int) -> list[dict[str, Any]]:
     """``n`` children of an unchanging population: each is told as failed, and failed trials never join it."""
     out = []
     for i in range(n):
-        params = strategy.ask()
+        params = strategy.ask(1000 + i)
         strategy.tell(make_trial(1000 + i, params, None))
         out.append(params)
     return out
@@ -79,7 +77,7 @@ def children(strategy: EvolutionStrategy, n: int) -> list[dict[str, Any]]:
 
 def test_registered_with_its_options() -> None:
     strategy = get_strategy("evolution", population=12, tournament=4, mutation_rate=0.5, regularized=False)
-    assert isinstance(strategy, EvolutionStrategy)
+    assert isinstance(strategy, EvolutionSampler)
     assert (strategy.population, strategy.tournament, strategy.mutation_rate) == (12, 4, 0.5)
     assert strategy.regularized is False and strategy.supports_dynamic
     with pytest.raises(OptionError, match="has no option 'pop'"):
@@ -102,7 +100,7 @@ def test_registered_with_its_options() -> None:
 )
 def test_bad_options_are_option_errors(options: dict[str, Any]) -> None:
     with pytest.raises(OptionError):
-        EvolutionStrategy(**options)
+        EvolutionSampler(**options)
 
 
 # -- the random start ---------------------------------------------------------------------------------------------
@@ -111,8 +109,8 @@ def test_bad_options_are_option_errors(options: dict[str, Any]) -> None:
 def test_first_population_is_random_search() -> None:
     """The first ``population`` asks are the very draws of random search with the same seed."""
     space = mixed_space()
-    evolved = drive(EvolutionStrategy(population=10), space, loss, 10, seed=3)
-    sampled = drive(RandomStrategy(), space, loss, 10, seed=3)
+    evolved = drive(EvolutionSampler(population=10), space, loss, 10, seed=3)
+    sampled = drive(RandomSampler(), space, loss, 10, seed=3)
     assert configs(evolved) == configs(sampled)
 
 
@@ -141,7 +139,7 @@ LOG_SPACE = Space(
 def test_children_are_legal_whatever_the_options(
     seed: int, mutation_rate: float | None, crossover_rate: float, sigma: float
 ) -> None:
-    strategy = EvolutionStrategy(
+    strategy = EvolutionSampler(
         population=4, tournament=2, mutation_rate=mutation_rate, crossover_rate=crossover_rate, sigma=sigma
     )
     for trial in drive(strategy, LOG_SPACE, failing_loss, 30, seed=seed):
@@ -197,7 +195,7 @@ def test_population_improves_over_generations() -> None:
     # A small mutation step: with the default (0.15 of the range, 1.5 here) the children's own spread, not the
     # parents' quality, would set the population's mean.
     for seed in range(5):
-        strategy = EvolutionStrategy(population=10, tournament=3, sigma=0.05)
+        strategy = EvolutionSampler(population=10, tournament=3, sigma=0.05)
         trials = drive(strategy, space, parabola, 120, seed=seed)
         start = np.mean([t.value for t in trials[:10]])
         end = np.mean([m.loss for m in strategy.members])
@@ -207,7 +205,7 @@ def test_population_improves_over_generations() -> None:
 def test_a_full_tournament_always_picks_the_best() -> None:
     space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
     history = [make_trial(i, {"x": i / 10, "y": 1 - i / 10}, float(v)) for i, v in enumerate([5, 3, 9, 1, 7])]
-    strategy = EvolutionStrategy(population=5, tournament=5, crossover_rate=0.0, mutation_rate=1e-9)
+    strategy = EvolutionSampler(population=5, tournament=5, crossover_rate=0.0, mutation_rate=1e-9)
     strategy.setup(space, direction="minimize", seed=0, history=history)
     for kid in children(strategy, 20):
         assert kid["x"] == 0.3 or kid["y"] == 0.7  # one gene mutated, the other is the best member's
@@ -216,7 +214,7 @@ def test_a_full_tournament_always_picks_the_best() -> None:
 def test_maximizing_selects_the_largest_values() -> None:
     space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
     history = [make_trial(i, {"x": i / 10, "y": 1 - i / 10}, float(v)) for i, v in enumerate([5, 3, 9, 1, 7])]
-    strategy = EvolutionStrategy(population=5, tournament=5, crossover_rate=0.0, mutation_rate=1e-9)
+    strategy = EvolutionSampler(population=5, tournament=5, crossover_rate=0.0, mutation_rate=1e-9)
     strategy.setup(space, direction="maximize", seed=0, history=history)
     for kid in children(strategy, 20):
         assert kid["x"] == 0.2 or kid["y"] == 0.8
@@ -226,10 +224,10 @@ def test_regularized_population_ages_out_the_oldest() -> None:
     """Real et al.'s aging: the oldest member dies, even if it is the best; elitist evolution keeps the best."""
     space = Space({"x": Float(0.0, 1.0)})
     history = [make_trial(i, {"x": i / 10}, float(v)) for i, v in enumerate([0.0, 5.0, 3.0, 4.0])]
-    aging = EvolutionStrategy(population=3, tournament=1)
+    aging = EvolutionSampler(population=3, tournament=1)
     aging.setup(space, direction="minimize", seed=0, history=history)
     assert [m.params["x"] for m in aging.members] == [0.1, 0.2, 0.3]  # trial 0, the best, died of age
-    elitist = EvolutionStrategy(population=3, tournament=1, regularized=False)
+    elitist = EvolutionSampler(population=3, tournament=1, regularized=False)
     elitist.setup(space, direction="minimize", seed=0, history=history)
     assert [m.params["x"] for m in elitist.members] == [0.0, 0.2, 0.3]  # the worst (5.0) left
 
@@ -239,7 +237,7 @@ def test_regularized_population_ages_out_the_oldest() -> None:
 
 def test_failed_trials_never_join_the_population() -> None:
     space = Space({"x": Float(0.0, 1.0)})
-    strategy = EvolutionStrategy(population=3, tournament=1)
+    strategy = EvolutionSampler(population=3, tournament=1)
     strategy.setup(space, direction="minimize", seed=0)
     step(strategy, lambda p: None if p["x"] > 0.5 else p["x"], 30)
     assert strategy.members
@@ -250,7 +248,7 @@ def test_crossover_mixes_the_parents_genes() -> None:
     """Uniform crossover: a child's untouched genes come from either parent, and both parents contribute."""
     space = Space({"a": Float(0.0, 1.0), "b": Float(0.0, 1.0), "c": Float(0.0, 1.0), "d": Float(0.0, 1.0)})
     low, high = {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}, {"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}
-    strategy = EvolutionStrategy(population=2, tournament=1, crossover_rate=1.0, mutation_rate=1e-9)
+    strategy = EvolutionSampler(population=2, tournament=1, crossover_rate=1.0, mutation_rate=1e-9)
     strategy.setup(space, direction="minimize", seed=0, history=[make_trial(0, low, 1.0), make_trial(1, high, 2.0)])
     mixed = 0
     for kid in children(strategy, 40):
@@ -263,11 +261,11 @@ def test_crossover_mixes_the_parents_genes() -> None:
 # -- markers created at run time ----------------------------------------------------------------------------------
 
 
-def run_network_cell(strategy: EvolutionStrategy, number: int) -> Trial:
+def run_network_cell(strategy: EvolutionSampler, number: int) -> Trial:
     """What a cell with ``n_layers = tune.int(1, 3)`` and a ``units_{i}`` marker per layer does in one trial."""
     space = strategy.space
     trial = Trial(number=number)
-    with TrialContext(trial, space, strategy.ask(), strategy) as ctx:
+    with TrialContext(trial, space, strategy.ask(number), FIFOScheduler(strategy)) as ctx:
         n_layers = ctx.suggest("n_layers", space["n_layers"])
         for i in range(n_layers):
             ctx.suggest(f"units_{i}", Int(8, 128, log=True, name=f"units_{i}"))
@@ -335,12 +333,12 @@ def test_run_time_markers_through_optimize() -> None:
 
 def test_resume_rebuilds_the_population() -> None:
     space = mixed_space()
-    whole = EvolutionStrategy(population=6, tournament=2)
+    whole = EvolutionSampler(population=6, tournament=2)
     trials = drive(whole, space, failing_loss, 20, seed=1)
-    resumed = EvolutionStrategy(population=6, tournament=2)
+    resumed = EvolutionSampler(population=6, tournament=2)
     resumed.setup(space, direction="minimize", seed=1, history=trials)
     assert [m.params for m in resumed.members] == [m.params for m in whole.members]
-    assert resumed.ask() == whole.ask()
+    assert resumed.ask(20) == whole.ask(20)
 
 
 def test_beats_random_search_on_a_mixed_space() -> None:
@@ -349,7 +347,7 @@ def test_beats_random_search_on_a_mixed_space() -> None:
     evolved, sampled = [], []
     for seed in range(10):
         evolved.append(
-            min(t.value for t in drive(EvolutionStrategy(population=10, tournament=3), space, loss, 80, seed=seed))
+            min(t.value for t in drive(EvolutionSampler(population=10, tournament=3), space, loss, 80, seed=seed))
         )
-        sampled.append(min(t.value for t in drive(RandomStrategy(), space, loss, 80, seed=seed)))
+        sampled.append(min(t.value for t in drive(RandomSampler(), space, loss, 80, seed=seed)))
     assert np.median(evolved) < np.median(sampled) / 2

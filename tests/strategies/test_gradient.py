@@ -15,7 +15,7 @@ import hpmagic
 from hpmagic import tune
 from hpmagic.errors import OptionError
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import GradientStrategy, RandomStrategy, get_strategy
+from hpmagic.strategies import GradientSampler, RandomSampler, get_strategy
 from hpmagic.trial import Trial
 from tests.strategies.conformance import (
     ODD_CHOICES,
@@ -36,17 +36,17 @@ class TestGradientConformance(StrategyConformance):
     n_trials = 30
     resume_exact = True
 
-    def make_strategy(self, **kw: Any) -> GradientStrategy:
-        return GradientStrategy(**{"initial": 6, **kw})
+    def make_strategy(self, **kw: Any) -> GradientSampler:
+        return GradientSampler(**{"initial": 6, **kw})
 
-    def make_exploring_strategy(self) -> GradientStrategy:
+    def make_exploring_strategy(self) -> GradientSampler:
         # The distribution test needs 200 draws from the prior: a random start longer than that.
-        return GradientStrategy(initial=1000)
+        return GradientSampler(initial=1000)
 
 
 class TestCentralGradientConformance(TestGradientConformance):
-    def make_strategy(self, **kw: Any) -> GradientStrategy:
-        return GradientStrategy(**{"initial": 6, "method": "central", **kw})
+    def make_strategy(self, **kw: Any) -> GradientSampler:
+        return GradientSampler(**{"initial": 6, "method": "central", **kw})
 
 
 # -- options ------------------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class TestCentralGradientConformance(TestGradientConformance):
 
 def test_registered_with_its_options() -> None:
     strategy = get_strategy("gradient", initial=4, lr=0.1, schedule="1/t", method="Central", c=0.05)
-    assert isinstance(strategy, GradientStrategy)
+    assert isinstance(strategy, GradientSampler)
     assert (strategy.initial, strategy.lr, strategy.schedule, strategy.method, strategy.c) == (
         4,
         0.1,
@@ -81,7 +81,7 @@ def test_registered_with_its_options() -> None:
 )
 def test_bad_options_are_option_errors(options: dict[str, Any]) -> None:
     with pytest.raises(OptionError):
-        GradientStrategy(**options)
+        GradientSampler(**options)
 
 
 # -- convergence --------------------------------------------------------------------------------------------------
@@ -101,22 +101,20 @@ def best_of(trials: list[Trial]) -> dict[str, Any]:
 @pytest.mark.parametrize(("method", "budget"), [("spsa", 60), ("central", 40)])
 def test_converges_on_a_quadratic(method: str, budget: int) -> None:
     for seed in SEEDS:
-        best = best_of(drive(GradientStrategy(method=method), QUADRATIC_SPACE, quadratic, budget, seed=seed))
+        best = best_of(drive(GradientSampler(method=method), QUADRATIC_SPACE, quadratic, budget, seed=seed))
         assert abs(best["x"] - 0.3) < 1e-2 and abs(best["y"] - 0.7) < 1e-2, (method, seed, best)
 
 
 def test_descent_beats_random_search_on_the_same_budget() -> None:
     for seed in SEEDS:
-        descent = min(t.value for t in drive(GradientStrategy(), QUADRATIC_SPACE, quadratic, 40, seed=seed))
-        sampled = min(t.value for t in drive(RandomStrategy(), QUADRATIC_SPACE, quadratic, 40, seed=seed))
+        descent = min(t.value for t in drive(GradientSampler(), QUADRATIC_SPACE, quadratic, 40, seed=seed))
+        sampled = min(t.value for t in drive(RandomSampler(), QUADRATIC_SPACE, quadratic, 40, seed=seed))
         assert descent < sampled / 10, (seed, descent, sampled)
 
 
 def test_maximizing_climbs() -> None:
     for seed in SEEDS:
-        trials = drive(
-            GradientStrategy(), QUADRATIC_SPACE, lambda p: -quadratic(p), 60, seed=seed, direction="maximize"
-        )
+        trials = drive(GradientSampler(), QUADRATIC_SPACE, lambda p: -quadratic(p), 60, seed=seed, direction="maximize")
         best = max((t for t in trials), key=lambda t: t.value).params
         assert abs(best["x"] - 0.3) < 1e-2 and abs(best["y"] - 0.7) < 1e-2, (seed, best)
 
@@ -157,7 +155,7 @@ def test_reported_hypergradient_needs_fewer_trials() -> None:
 def test_hypergradient_is_converted_to_the_unit_cube() -> None:
     """Chain rule: d/du = d/dx * dx/du, with dx/du = x ln(high/low) on a log scale and high - low on a linear one."""
     space = Space({"a": Float(1e-5, 1.0, log=True), "b": Float(-2.0, 3.0), "n": Int(1, 3)})
-    strategy = GradientStrategy()
+    strategy = GradientSampler()
     strategy.setup(space, direction="maximize", seed=0)
     trial = make_trial(0, {"a": 1e-3, "b": 0.5, "n": 2}, 1.0)
     trial.user_attrs["grad"] = {"a": 7.0, "b": -2.0}
@@ -173,7 +171,7 @@ def test_partial_hypergradient_is_replaced_by_an_estimate() -> None:
         tune.report(value, grad={"x": 2 * (p["x"] - 0.3)})  # nothing for y
         return value
 
-    strategy = GradientStrategy()
+    strategy = GradientSampler()
     study = hpmagic.optimize(
         partial, {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)}, strategy=strategy, n_trials=60, seed=0
     )
@@ -207,7 +205,7 @@ def test_log_dimension_is_descended_in_the_log_domain() -> None:
 
 def test_integer_and_categorical_parameters_are_fixed_after_the_start() -> None:
     space = mixed_space()
-    strategy = GradientStrategy(initial=10)
+    strategy = GradientSampler(initial=10)
     trials = drive(strategy, space, loss, 40, seed=2)
     start_best = min(trials[:10], key=lambda t: t.value)
     for trial in trials[10:]:
@@ -223,9 +221,9 @@ def test_integer_and_categorical_parameters_are_fixed_after_the_start() -> None:
 
 def test_a_space_without_floats_is_random_search() -> None:
     space = Space({"n": Int(1, 9), "kind": Categorical(ODD_CHOICES)})
-    strategy = GradientStrategy(initial=3)
+    strategy = GradientSampler(initial=3)
     trials = drive(strategy, space, loss, 20, seed=4)
-    assert configs(trials) == configs(drive(RandomStrategy(), space, loss, 20, seed=4))
+    assert configs(trials) == configs(drive(RandomSampler(), space, loss, 20, seed=4))
     assert any("no float parameters" in note for note in strategy.notes)
 
 
@@ -236,7 +234,7 @@ def test_run_time_markers_keep_the_best_value() -> None:
         k = tune.int(1, 5, name="k")
         return (p["x"] - 0.4) ** 2 + abs(k - 3)
 
-    strategy = GradientStrategy(initial=8)
+    strategy = GradientSampler(initial=8)
     study = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy=strategy, n_trials=30, seed=1)
     start_k = min(study.trials[:8], key=lambda t: t.value).params["k"]
     assert {t.params["k"] for t in study.trials[8:]} == {start_k}
@@ -255,7 +253,7 @@ def test_failures_shrink_the_step_and_return_to_the_best_point() -> None:
 
     space = Space({"x": Float(0.0, 1.0)})
     for seed in SEEDS:
-        strategy = GradientStrategy()
+        strategy = GradientSampler()
         trials = drive(strategy, space, fenced, 40, seed=seed)
         assert any(t.value is None for t in trials[8:])  # the descent did step over the edge
         best = best_of(trials)
@@ -263,16 +261,16 @@ def test_failures_shrink_the_step_and_return_to_the_best_point() -> None:
 
 
 def test_resume_continues_the_descent_exactly() -> None:
-    whole = drive(GradientStrategy(), QUADRATIC_SPACE, quadratic, 40, seed=6)
-    first = drive(GradientStrategy(), QUADRATIC_SPACE, quadratic, 17, seed=6)
-    rest = drive(GradientStrategy(), QUADRATIC_SPACE, quadratic, 23, seed=6, history=first)
+    whole = drive(GradientSampler(), QUADRATIC_SPACE, quadratic, 40, seed=6)
+    first = drive(GradientSampler(), QUADRATIC_SPACE, quadratic, 17, seed=6)
+    rest = drive(GradientSampler(), QUADRATIC_SPACE, quadratic, 23, seed=6, history=first)
     assert configs(first + rest) == configs(whole)
 
 
 def test_resume_from_another_strategy_starts_from_its_best_trial() -> None:
-    history = drive(RandomStrategy(), QUADRATIC_SPACE, quadratic, 12, seed=0)
+    history = drive(RandomSampler(), QUADRATIC_SPACE, quadratic, 12, seed=0)
     start = min(history, key=lambda t: t.value)
-    strategy = GradientStrategy()
+    strategy = GradientSampler()
     trials = drive(strategy, QUADRATIC_SPACE, quadratic, 30, seed=0, history=history)
     assert any(f"from trial {start.number}" in note for note in strategy.notes), strategy.notes
     assert min(t.value for t in trials) < start.value / 10

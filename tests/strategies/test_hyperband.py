@@ -10,16 +10,16 @@ import pytest
 import hpmagic
 from hpmagic import tune
 from hpmagic.errors import OptionError
+from hpmagic.schedulers._hyperband import bracket_plan
 from hpmagic.space import Categorical, Float, Space
-from hpmagic.strategies import HyperbandStrategy, get_strategy
-from hpmagic.strategies._hyperband import bracket_plan
+from hpmagic.strategies import HyperbandScheduler, get_strategy
 from hpmagic.trial import Trial, TrialState
 from tests.magic.conftest import run
 from tests.strategies.conformance import StrategyConformance, assert_valid, loss
 
 
-def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> HyperbandStrategy:
-    strategy = HyperbandStrategy(**kw)
+def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> HyperbandScheduler:
+    strategy = HyperbandScheduler(**kw)
     strategy.resource = resource  # what Study.optimize sets from --budget before setup
     return strategy
 
@@ -30,16 +30,16 @@ class TestHyperbandConformance(StrategyConformance):
     # Replaying the history reproduces every decision, so a resumed run asks what the uninterrupted one asked.
     resume_exact = True
 
-    def make_strategy(self, **kw: Any) -> HyperbandStrategy:
+    def make_strategy(self, **kw: Any) -> HyperbandScheduler:
         return make((1, 9), **kw)
 
-    def make_exploring_strategy(self) -> HyperbandStrategy:
+    def make_exploring_strategy(self) -> HyperbandScheduler:
         # 1..243: the first bracket starts 243 random configurations, so 200 trials are all fresh draws.
         return make((1, 243))
 
 
 def run_schedule(
-    strategy: HyperbandStrategy,
+    strategy: HyperbandScheduler,
     space: Space,
     objective: Any = loss,
     *,
@@ -52,7 +52,7 @@ def run_schedule(
     out = []
     number = len(history)
     while not strategy.is_exhausted() and len(out) < limit:
-        request = strategy.ask_request()
+        request = strategy.ask(number)
         value = objective(request.params)
         trial = Trial(
             number=number,
@@ -155,31 +155,31 @@ def test_maximize_promotes_the_highest_values() -> None:
     space = Space({"x": Float(0.0, 1.0)})
     strategy = make((1, 9))
     strategy.setup(space, direction="maximize", seed=0)
-    rung0 = [strategy.ask_request() for _ in range(9)]
+    rung0 = [strategy.ask(i) for i in range(9)]
     for i, request in enumerate(rung0):
         strategy.tell(
             Trial(i, dict(request.params), TrialState.COMPLETE, request.params["x"], user_attrs=request.attrs)
         )
-    promoted = [strategy.ask_request() for _ in range(3)]
+    promoted = [strategy.ask(9 + i) for i in range(3)]
     assert sorted(r.params["x"] for r in promoted) == sorted(r.params["x"] for r in rung0)[-3:]
 
 
 def test_results_told_out_of_order_and_parallel_asks() -> None:
-    """Trials told in another order than asked are matched by their attributes; a blocked ask opens a bracket."""
+    """Trials told in another order than asked are matched by their numbers; a blocked ask opens a bracket."""
     space = Space({"x": Float(0.0, 1.0)})
     strategy = make((1, 9))
     strategy.setup(space, direction="minimize", seed=0)
-    rung0 = [strategy.ask_request() for _ in range(9)]
+    rung0 = [strategy.ask(i) for i in range(9)]
     assert {r.attrs["bracket"] for r in rung0} == {2}
     # Every rung-0 trial is running: the next ask starts the next bracket instead of waiting.
-    extra = strategy.ask_request()
+    extra = strategy.ask(9)
     assert extra.attrs == {"bracket": 1, "rung": 0, "config": 9} and extra.budget == 3
     for i in (4, 0, 8, 2, 6, 1, 7, 3, 5):
         request = rung0[i]
         strategy.tell(
             Trial(i, dict(request.params), TrialState.COMPLETE, request.params["x"], user_attrs=request.attrs)
         )
-    promoted = [strategy.ask_request() for _ in range(3)]
+    promoted = [strategy.ask(10 + i) for i in range(3)]
     assert [r.attrs["rung"] for r in promoted] == [1, 1, 1]
     assert sorted(r.params["x"] for r in promoted) == sorted(r.params["x"] for r in rung0)[:3]
     best = min(range(9), key=lambda i: rung0[i].params["x"])
@@ -229,10 +229,10 @@ def test_resume_after_an_interrupted_trial_asks_it_again() -> None:
 def test_options_are_checked() -> None:
     for eta in (1, 0, 2.5, True, "3"):
         with pytest.raises(OptionError, match="eta must be an integer >= 2"):
-            HyperbandStrategy(eta=eta)  # type: ignore[arg-type]
+            HyperbandScheduler(eta=eta)  # type: ignore[arg-type]
     assert get_strategy("hyperband", eta=4).eta == 4
     with pytest.raises(OptionError, match="needs a resource range"):
-        HyperbandStrategy().setup(Space({"x": Float(0, 1)}), direction="minimize", seed=0)
+        HyperbandScheduler().setup(Space({"x": Float(0, 1)}), direction="minimize", seed=0)
     with pytest.raises(OptionError, match="needs a resource range"):
         hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 1)}, strategy="hyperband")
 
@@ -310,7 +310,7 @@ def test_a_resumed_study_with_another_budget_starts_a_fresh_schedule(tmp_path) -
 def test_a_trial_told_twice_does_not_take_another_request() -> None:
     strategy = make((1, 9))
     strategy.setup(Space({"x": Float(0.0, 1.0)}), direction="minimize", seed=0)
-    first, second = strategy.ask_request(), strategy.ask_request()
+    first, second = strategy.ask(0), strategy.ask(1)
     trial = Trial(0, dict(first.params), TrialState.COMPLETE, 0.5, user_attrs=first.attrs)
     strategy.tell(trial)
     strategy.tell(trial)

@@ -14,14 +14,14 @@ from hpmagic import tune
 from hpmagic.errors import OptionError
 from hpmagic.magic import parse_tune_line
 from hpmagic.space import Categorical, Float, Int, Space
-from hpmagic.strategies import PBTStrategy, get_strategy, pbt_schedule
+from hpmagic.strategies import PBTScheduler, get_strategy, pbt_schedule
 from hpmagic.trial import Trial, TrialState
 from tests.magic.conftest import run
 from tests.strategies.conformance import StrategyConformance, assert_valid, mixed_space
 
 
-def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> PBTStrategy:
-    strategy = PBTStrategy(**kw)
+def make(resource: tuple[int, int] = (1, 9), **kw: Any) -> PBTScheduler:
+    strategy = PBTScheduler(**kw)
     strategy.resource = resource  # what Study.optimize sets from --budget before setup
     return strategy
 
@@ -32,19 +32,19 @@ class TestPBTConformance(StrategyConformance):
     # Rounds depend only on the seed and the results told: replaying the history reproduces the run.
     resume_exact = True
 
-    def make_strategy(self, **kw: Any) -> PBTStrategy:
+    def make_strategy(self, **kw: Any) -> PBTScheduler:
         return make((1, 9), population=4, **kw)
 
-    def make_exploring_strategy(self) -> PBTStrategy:
+    def make_exploring_strategy(self) -> PBTScheduler:
         # The first round of a population of 200 is 200 fresh random configurations.
         return make((1, 9), population=200)
 
 
-def run_rounds(strategy: PBTStrategy, space: Space, objective: Any, *, seed: int = 0) -> list[tuple[Any, Trial]]:
+def run_rounds(strategy: PBTScheduler, space: Space, objective: Any, *, seed: int = 0) -> list[tuple[Any, Trial]]:
     strategy.setup(space, direction="minimize", seed=seed)
     out = []
     while not strategy.is_exhausted():
-        request = strategy.ask_request()
+        request = strategy.ask(len(out))
         value = objective(request.params)
         trial = Trial(
             number=len(out),
@@ -169,7 +169,7 @@ def test_options_are_checked() -> None:
     ]
     for options in bad:
         with pytest.raises(OptionError, match="pbt: "):
-            PBTStrategy(**options)
+            PBTScheduler(**options)
     strategy = get_strategy("pbt", population=5, interval=2)
     assert (strategy.population, strategy.interval) == (5, 2)
 
@@ -243,7 +243,7 @@ def test_population_and_interval_options_of_the_magic(ip) -> None:
     magics = ip.magics_manager.registry["TuneMagics"]
     cell = "lr = tune.loguniform(1e-3, 1)\nfor s in tune.steps():\n    tune.report(lr, step=s)\nlr\n"
     _study, _objective, strategy, n_trials = magics._prepare(cmd, cell)
-    assert isinstance(strategy, PBTStrategy) and (strategy.population, strategy.interval) == (6, 3)
+    assert isinstance(strategy, PBTScheduler) and (strategy.population, strategy.interval) == (6, 3)
     assert n_trials is None  # the whole schedule: 6 members x 3 rounds
     with pytest.raises(UsageError, match="--population applies to --strategy pbt and evolution only"):
         parse_tune_line("--strategy random --population 4")
@@ -251,5 +251,5 @@ def test_population_and_interval_options_of_the_magic(ip) -> None:
         parse_tune_line("--strategy evolution --interval 4")
     with pytest.raises(UsageError, match="--population takes an integer >= 2"):
         parse_tune_line("--strategy pbt --population 1")
-    with pytest.raises(UsageError, match="pbt strategy needs a resource range"):
+    with pytest.raises(UsageError, match="pbt scheduler needs a resource range"):
         ip.run_cell_magic("tune", "--strategy pbt", cell)

@@ -9,7 +9,7 @@ import pytest
 
 import hpmagic.strategies as strategies
 from hpmagic.errors import OptionError
-from hpmagic.strategies import STRATEGIES, BayesStrategy, GridStrategy, RandomStrategy, Strategy, get_strategy
+from hpmagic.strategies import STRATEGIES, BayesSampler, GridSampler, RandomSampler, Strategy, get_strategy
 
 
 def test_all_is_sorted_and_exports_every_registered_strategy() -> None:
@@ -21,7 +21,7 @@ def test_all_is_sorted_and_exports_every_registered_strategy() -> None:
 
 
 def test_registry_maps_each_name_to_its_class() -> None:
-    assert {"bayes": BayesStrategy, "grid": GridStrategy, "random": RandomStrategy}.items() <= STRATEGIES.items()
+    assert {"bayes": BayesSampler, "grid": GridSampler, "random": RandomSampler}.items() <= STRATEGIES.items()
     for name, cls in STRATEGIES.items():
         assert issubclass(cls, Strategy)
         assert cls.name == name
@@ -36,9 +36,9 @@ def test_get_strategy_builds_a_new_instance(name: str) -> None:
 
 def test_get_strategy_passes_options() -> None:
     grid = get_strategy("grid", points=3, sample=True)
-    assert isinstance(grid, GridStrategy) and (grid.points, grid.sample) == (3, True)
+    assert isinstance(grid, GridSampler) and (grid.points, grid.sample) == (3, True)
     bayes = get_strategy("bayes", n_initial_points=4, acq_func="ei", n_candidates=500)
-    assert isinstance(bayes, BayesStrategy)
+    assert isinstance(bayes, BayesSampler)
     assert (bayes.n_initial_points, bayes.acq_func, bayes.n_candidates) == (4, "EI", 500)
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from hpmagic.errors import OptionError
+from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
-from hpmagic.strategies._base import Strategy
 from hpmagic.trial import Trial, TrialState
 
-__all__ = ["GradientStrategy"]
+__all__ = ["GradientSampler"]
 
 _METHODS = ("spsa", "central")
 _SCHEDULES = ("1/sqrt", "1/t", "constant")
@@ -67,10 +67,10 @@ class _Ask:
     origin: _Point | None = None
 
 
-class GradientStrategy(Strategy):
+class GradientSampler(Sampler):
     """Tunes the float parameters by gradient descent, after a short random start.
 
-    Phase 1: the first ``initial`` trials are random draws over the whole space (the draws ``RandomStrategy``
+    Phase 1: the first ``initial`` trials are random draws over the whole space (the draws ``RandomSampler``
     makes with the same seed). Integer and categorical parameters have no gradient, so they are then fixed at the
     values of the best trial, and so are markers created at run time; ``notes`` says so, with the values.
 
@@ -119,6 +119,8 @@ class GradientStrategy(Strategy):
 
     name = "gradient"
     supports_dynamic = True
+    # A descent needs each step's result at the full budget, in order: not a sampler for hyperband or asha.
+    schedulable = False
 
     def __init__(
         self,
@@ -163,7 +165,7 @@ class GradientStrategy(Strategy):
         finished = [t for t in history if t.state.finished]
         self._reset()
         for trial in finished:
-            proposal = self._next()
+            proposal = self._next(trial.number)
             if not self._matches(proposal.params, trial.params):
                 break
             self._settle(trial)
@@ -176,8 +178,8 @@ class GradientStrategy(Strategy):
         for trial in finished:
             self._consider_start(trial)
 
-    def ask(self) -> dict[str, Any]:
-        return dict(self._next().params)
+    def ask(self, number: int) -> dict[str, Any]:
+        return dict(self._next(number).params)
 
     def tell(self, trial: Trial) -> None:
         self._settle(trial)
@@ -209,7 +211,7 @@ class GradientStrategy(Strategy):
         self._center: _Point | None = None
         self._best: _Point | None = None
         self._queue: list[_Ask] = []
-        self._outstanding: list[_Ask] = []
+        self._outstanding: dict[int, _Ask] = {}  # by trial number
         self._gen = 0  # estimate generation: probes of an abandoned estimate are ignored
         self._probes: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self._estimating = False
@@ -225,7 +227,7 @@ class GradientStrategy(Strategy):
                 "no float parameters to descend on: every trial is a random draw, as with --strategy random"
             )
 
-    def _next(self) -> _Ask:
+    def _next(self, number: int) -> _Ask:
         index = self.n_asked
         self.n_asked += 1
         if not self._descending and self._floats and index >= self.initial:
@@ -241,7 +243,7 @@ class GradientStrategy(Strategy):
                 self._plan(index)
             ask = self._queue.pop(0) if self._queue else self._extra(index)
             ask.index = index
-        self._outstanding.append(ask)
+        self._outstanding[number] = ask
         return ask
 
     def _begin_descent(self) -> None:
@@ -274,7 +276,7 @@ class GradientStrategy(Strategy):
         """Queue the next evaluations: a step if the current point's gradient is known, else its estimate."""
         center = self._center
         assert center is not None
-        if any(a.kind == "center" for a in self._outstanding) or self._estimating:
+        if any(a.kind == "center" for a in self._outstanding.values()) or self._estimating:
             return  # waiting for a result (parallel asks): the caller asks an extra point meanwhile
         if center.grad is not None:
             step = self._step(center.grad)
@@ -444,12 +446,8 @@ class GradientStrategy(Strategy):
             self._start = trial
 
     def _pop(self, trial: Trial) -> _Ask | None:
-        """The outstanding ask ``trial`` ran (matched by its values: parallel asks may be told in any order)."""
-        for ask in self._outstanding:
-            if self._matches(ask.params, trial.params):
-                self._outstanding.remove(ask)
-                return ask
-        return None
+        """The outstanding ask ``trial`` ran, by its number (parallel asks may be told in any order)."""
+        return self._outstanding.pop(trial.number, None)
 
     # -- conversions -----------------------------------------------------------------------------------------------
 

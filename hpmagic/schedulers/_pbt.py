@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from hpmagic.errors import OptionError
+from hpmagic.schedulers._base import TrialRequest
+from hpmagic.schedulers._segments import SegmentScheduler
 from hpmagic.space import Categorical, Dimension, Float, Int
-from hpmagic.strategies._base import TrialRequest
-from hpmagic.strategies._hyperband import SegmentScheduler
 from hpmagic.trial import Trial
 
-__all__ = ["PBTStrategy", "pbt_schedule"]
+__all__ = ["PBTScheduler", "pbt_schedule"]
 
 
 @dataclass
@@ -27,7 +27,7 @@ class _Member:
     loss: float = math.inf
 
 
-class PBTStrategy(SegmentScheduler):
+class PBTScheduler(SegmentScheduler):
     """Population based training over a resource range (``--budget MIN..MAX``, ``--population``, ``--interval``).
 
     A population of configurations trains in rounds of ``interval`` steps. Each member's segment is one trial that
@@ -60,6 +60,10 @@ class PBTStrategy(SegmentScheduler):
     """
 
     name = "pbt"
+    ends_by_itself = True
+    # Exploit and explore perturb the members' own configurations: PBT brings its own (random) sampler.
+    takes_sampler = False
+    tabs = ("pbt_schedule",)
     # Values of markers created at run time are not in the configurations that members copy and perturb.
     supports_dynamic = False
 
@@ -114,7 +118,7 @@ class PBTStrategy(SegmentScheduler):
             return (attrs["member"], attrs["round"])
         return None
 
-    def _next_request(self) -> TrialRequest:
+    def _next_request(self, number: int) -> TrialRequest:
         if self._queue:
             return self._queue.popleft()
         # Every member is running (or the schedule is over): grow the population rather than make the engine wait.

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpmagic.errors import OptionError
+from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
-from hpmagic.strategies._base import Strategy
 from hpmagic.trial import Trial
 
-__all__ = ["GridStrategy"]
+__all__ = ["GridSampler"]
 
 # Below this many combinations, sampling draws one seeded permutation (8 bytes a combination); above it, it draws
 # random indices and rejects repeats, which is cheap because a budget is then tiny next to the grid.
@@ -26,7 +26,7 @@ _PERMUTE_MAX = 1 << 20
 _MAX_REJECTIONS = 64
 
 
-class GridStrategy(Strategy):
+class GridSampler(Sampler):
     """Tries the grid of the static space, in order or (``sample=True``) in a seeded random order.
 
     Args:
@@ -42,6 +42,9 @@ class GridStrategy(Strategy):
     name = "grid"
     # Markers created at run time are not in the grid, so a grid cannot cover them.
     supports_dynamic = False
+    ends_by_itself = True
+    # Hyperband and ASHA draw as many configurations as their rungs need; a grid has a fixed set.
+    schedulable = False
 
     def __init__(self, points: int = 5, sample: bool = False) -> None:
         if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 1:
@@ -85,7 +88,7 @@ class GridStrategy(Strategy):
         if n_trials is not None and remaining > n_trials - already and not self.sample:
             raise OptionError(self._too_big_message(remaining, n_trials, already))
 
-    def ask(self) -> dict[str, Any]:
+    def ask(self, number: int) -> dict[str, Any]:
         """The next untried combination.
 
         Raises:

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from hpmagic.errors import OptionError
+from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Int, Space
-from hpmagic.strategies._base import Strategy
 from hpmagic.trial import Trial
 
-__all__ = ["BayesStrategy"]
+__all__ = ["BayesSampler"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-class BayesStrategy(Strategy):
+class BayesSampler(Sampler):
     """Fits a Gaussian process to the finished trials and proposes the point that maximises an acquisition function.
 
     The first ``n_initial_points`` configurations come from a Latin hypercube design (every stratum of every
@@ -59,7 +59,12 @@ class BayesStrategy(Strategy):
     failure before any success waits until a first success gives it a value. Pruned trials are told with the value
     they reached. Proposals still running (parallel workers ask before earlier trials end) are added to the model at
     its predicted value, so the next proposal goes elsewhere. If the model fails, the trial is drawn at random:
-    a study never crashes for a proposal.
+    a study never crashes for a proposal, and the study's notes (with one warning) say how often that happened.
+
+    Under a multi-fidelity scheduler (``--scheduler hyperband``: BOHB) trials run at several budgets. The model is
+    then fitted, as in BOHB (Falkner et al., 2018), on the results of the largest budget that has enough of them
+    (``n_initial_points``, and at least one more than the dimensions), so cheap low-budget results steer the search
+    until results at larger budgets take over.
 
     Args:
         n_initial_points: design points (counting the history's) before the model takes over; by default
@@ -74,6 +79,7 @@ class BayesStrategy(Strategy):
 
     name = "bayes"
     supports_dynamic = True
+    tabs = ("partial_dependence",)
 
     def __init__(
         self,
@@ -105,7 +111,9 @@ class BayesStrategy(Strategy):
     ) -> None:
         """Prepare the encoding and queue the history, which the first model ask fits in one go."""
         super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
-        from hpmagic.strategies._gp import Encoding
+        from hpmagic.samplers._gp import Encoding, require_skopt
+
+        require_skopt()  # a missing scikit-optimize is an error now, not trials labelled "bayes" drawn at random
 
         # Dimensions with a single choice are constants: the model gains nothing from them.
         self._names = [n for n, d in space.items() if not (isinstance(d, Categorical) and len(d.choices) == 1)]
@@ -115,9 +123,11 @@ class BayesStrategy(Strategy):
         self._design: np.ndarray | None = None
         self._u: list[np.ndarray] = []
         self._y: list[float] = []
+        self._budgets: list[int | None] = []
         self._seen: set[tuple[float, ...]] = set()
-        self._outstanding: dict[tuple[float, ...], np.ndarray] = {}
-        self._failed_waiting: list[np.ndarray] = []
+        self._outstanding: dict[int, np.ndarray] = {}  # by trial number
+        self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
+        self._warned = False
         self._worst: float | None = None
         self._model: Any = None
         self._n_at_fit = 0
@@ -133,7 +143,7 @@ class BayesStrategy(Strategy):
     def _initial_points(self, d: int, n_trials: int | None) -> int:
         if self.n_initial_points is not None:
             return self.n_initial_points
-        from hpmagic.strategies import _gp
+        from hpmagic.samplers import _gp
 
         n = min(max(5, _gp.INIT_PER_DIM * d), 20)
         if n_trials:
@@ -145,16 +155,21 @@ class BayesStrategy(Strategy):
         """How many times the kernel's hyperparameters were fitted (the rest of the asks only refactorised)."""
         return 0 if self._model is None else self._model.n_hyper_fits
 
-    def ask(self) -> dict[str, Any]:
-        params = None
+    def ask(self, number: int) -> dict[str, Any]:
+        u = None
         if self._names:
-            if len(self._y) >= self._n_init:
-                params = self._ask_model()
+            if len(self._model_data()[1]) >= self._n_init:
+                u = self._ask_model()
             elif self.n_asked < self._n_init:
-                params = self._design_point(self.n_asked)
-        if params is None:
-            params = self.space.sample(self.trial_rng(self.n_asked))
+                u = self._design_point(self.n_asked)
         self.n_asked += 1
+        if u is None:
+            params = self.space.sample(self.trial_rng(self.n_asked - 1))
+            u = self._encode(params) if self._names else None
+        else:
+            params = self._decode(u)
+        if u is not None:
+            self._outstanding[number] = u
         return params
 
     def tell(self, trial: Trial) -> None:
@@ -163,9 +178,9 @@ class BayesStrategy(Strategy):
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _design_point(self, index: int) -> dict[str, Any]:
+    def _design_point(self, index: int) -> np.ndarray:
         """Point ``index`` of the initial design (a random design should SciPy fail to build one)."""
-        from hpmagic.strategies._gp import initial_design
+        from hpmagic.samplers._gp import initial_design
 
         if self._design is None:
             try:
@@ -174,47 +189,55 @@ class BayesStrategy(Strategy):
                 logger.debug("bayes: no initial design; drawing at random", exc_info=True)
                 design = np.random.default_rng([self.seed, 0x1A7]).random((self._n_init, self._enc.d))
             self._design = self._enc.snap(design)
-        u = self._design[index]
-        self._outstanding[_key(u)] = u
-        return self._decode(u)
+        return self._design[index]
 
     def _record(self, trial: Trial) -> None:
+        self._outstanding.pop(trial.number, None)
         if not self._names or not trial.state.finished:
             return
         u = self._encode(trial.params)
         if u is None:
             return
-        self._forget_outstanding(u)
+        budget = trial.user_attrs.get("budget")
+        budget = int(budget) if isinstance(budget, numbers.Integral) else None
         value = trial.value
         if value is not None and isinstance(value, numbers.Real) and math.isfinite(value):
             loss = self.sign * float(value)
             self._worst = loss if self._worst is None else max(self._worst, loss)
-            self._push(u, loss)
-            for waiting in self._failed_waiting:
-                self._push(waiting, self._worst)
+            self._push(u, loss, budget)
+            for waiting, at in self._failed_waiting:
+                self._push(waiting, self._worst, at)
             self._failed_waiting.clear()
         elif self._worst is not None:
             # A failure counts as the worst loss so far (never NaN): the model avoids the region.
-            self._push(u, self._worst)
+            self._push(u, self._worst, budget)
         else:
-            self._failed_waiting.append(u)
+            self._failed_waiting.append((u, budget))
 
-    def _forget_outstanding(self, u: np.ndarray) -> None:
-        """The proposal ``u`` came back: it no longer runs (matched within rounding of the decode/encode trip)."""
-        if self._outstanding.pop(_key(u), None) is not None:
-            return
-        for key, pending in self._outstanding.items():
-            if np.max(np.abs(pending - u)) < 1e-9:
-                del self._outstanding[key]
-                return
-
-    def _push(self, u: np.ndarray, loss: float) -> None:
+    def _push(self, u: np.ndarray, loss: float, budget: int | None = None) -> None:
         self._u.append(u)
         self._y.append(loss)
+        self._budgets.append(budget)
         self._seen.add(_key(u))
 
-    def _ask_model(self) -> dict[str, Any] | None:
-        """The model's proposal, or None to fall back to a random point."""
+    def _model_data(self) -> tuple[list[np.ndarray], list[float]]:
+        """The observations the model is fitted on: all of them, or those of one budget (multi-fidelity).
+
+        With budgets, the largest budget with enough results for a model (BOHB's rule); until one has, the
+        smallest-budget results, which are the most numerous.
+        """
+        budgets = {b for b in self._budgets if b is not None}
+        if not budgets:
+            return self._u, self._y
+        enough = max(self._n_init, len(self._names) + 1)
+        counts = {b: self._budgets.count(b) for b in budgets}
+        ready = [b for b in budgets if counts[b] >= enough]
+        chosen = max(ready) if ready else max(budgets, key=lambda b: (counts[b], -b))
+        keep = [i for i, b in enumerate(self._budgets) if b == chosen or b is None]
+        return [self._u[i] for i in keep], [self._y[i] for i in keep]
+
+    def _ask_model(self) -> np.ndarray | None:
+        """The model's proposal, or None to fall back to a random point (noted, with one warning)."""
         try:
             with _quiet_single_threaded():
                 u = self._propose()
@@ -222,21 +245,31 @@ class BayesStrategy(Strategy):
             # scikit-learn/SciPy can fail on degenerate data. A study must not crash for the sake of one proposal:
             # this trial is drawn at random instead.
             logger.debug("bayes: the model could not propose a point; using a random one", exc_info=True)
-            u = None
-        if u is None:
+            self._fell_back()
+            return None
+        if u is None:  # every candidate was tried already (a small discrete space): a random point is as good
             self.n_fallbacks += 1
             return None
         self.n_model_asks += 1
-        self._outstanding[_key(u)] = u
-        return self._decode(u)
+        return u
+
+    def _fell_back(self) -> None:
+        """Say, once per run with a warning and in the notes with a count, that asks were answered at random."""
+        self.n_fallbacks += 1
+        note = f"the Gaussian process could not propose {self.n_fallbacks} time(s): those trials were drawn at random"
+        self.notes[:] = [n for n in self.notes if not n.startswith("the Gaussian process could not")] + [note]
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"hpmagic bayes: {note} (see the study's notes)", RuntimeWarning, stacklevel=3)
 
     def _propose(self) -> np.ndarray | None:
-        from hpmagic.strategies import _gp
-        from hpmagic.strategies._gp import GPModel, acquisition, optimize_acquisition, warp_losses
+        from hpmagic.samplers import _gp
+        from hpmagic.samplers._gp import GPModel, acquisition, optimize_acquisition, warp_losses
 
         enc = self._enc
-        u_seen = np.array(self._u)
-        y = warp_losses(np.array(self._y))
+        data_u, data_y = self._model_data()
+        u_seen = np.array(data_u)
+        y = warp_losses(np.array(data_y))
         x = enc.features(u_seen)
         if self._model is None:
             self._model = GPModel(enc.n_features)
@@ -263,7 +296,7 @@ class BayesStrategy(Strategy):
             # best the model believes in (the lowest posterior mean at a tried point).
             best = float(model.predict(x)[0].min())
         rng = np.random.default_rng([self.seed, self.n_asked, 7])
-        exclude = self._seen | set(self._outstanding)
+        exclude = self._seen | {_key(u) for u in self._outstanding.values()}
         names = _PORTFOLIO if self.acq_func == "gp_hedge" else (self.acq_func,)
         proposals = []
         for name in names:

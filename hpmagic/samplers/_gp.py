@@ -1,4 +1,4 @@
-"""The Gaussian-process machinery behind ``BayesStrategy``: encoding, model fitting, acquisition and its optimiser.
+"""The Gaussian-process machinery behind ``BayesSampler``: encoding, model fitting, acquisition and its optimiser.
 
 scikit-optimize provides the model (``skopt.learning.GaussianProcessRegressor`` with its Matern and white-noise
 kernels); how it is driven is ours, because skopt's ``Optimizer`` is slow (every ``tell`` refits the
@@ -101,6 +101,19 @@ class Encoding:
 
     def encode(self, values: Sequence[Any]) -> np.ndarray:
         return np.array([dim.to_unit(v) for dim, v in zip(self.dims, values, strict=True)], dtype=float)
+
+
+def require_skopt() -> None:
+    """Raise a short OptionError when scikit-optimize cannot be imported (bayes cannot model without it)."""
+    try:
+        import skopt.learning  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken install failing on import
+        from hpmagic.errors import OptionError
+
+        raise OptionError(
+            f"the bayes strategy needs scikit-optimize, which cannot be imported ({type(exc).__name__}: {exc}); "
+            "pip install scikit-optimize, or choose --strategy random"
+        ) from None
 
 
 def initial_design(d: int, n: int, seed: Sequence[int]) -> np.ndarray:

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 
 from hpmagic.errors import OptionError
+from hpmagic.samplers._base import stable_hash
+from hpmagic.schedulers._base import TrialRequest
+from hpmagic.schedulers._hyperband import check_eta
+from hpmagic.schedulers._segments import SegmentScheduler
 from hpmagic.space import Dimension
-from hpmagic.strategies._base import TrialRequest, _stable_hash
-from hpmagic.strategies._hyperband import SegmentScheduler, check_eta
 from hpmagic.trial import Trial
 
-__all__ = ["ASHAStrategy", "rung_budgets"]
+__all__ = ["ASHAScheduler", "rung_budgets"]
 
 
 def rung_budgets(min_resource: int, max_resource: int, eta: int) -> list[int]:
@@ -32,18 +34,19 @@ def rung_budgets(min_resource: int, max_resource: int, eta: int) -> list[int]:
     return budgets
 
 
-class ASHAStrategy(SegmentScheduler):
+class ASHAScheduler(SegmentScheduler):
     """Asynchronous successive halving over a resource range (``--budget MIN..MAX``).
 
     Rung k trains configurations to ``min_resource * eta^k`` steps (the top rung: the maximum). Each ask looks at the
     rungs from the top down and promotes to rung k+1 a configuration that is among the best ``floor(n_k / eta)`` of
     the ``n_k`` results of rung k and was not promoted yet (it continues its latest trial); when there is none it
-    starts a new random configuration at the lowest rung (the grace period). Unlike hyperband it never waits for a
-    rung to fill, so it suits results that arrive in any order, and it has no natural end: it runs until
-    ``--trials`` or ``--timeout``.
+    starts a new configuration from the sampler (random search by default) at the lowest rung (the grace period).
+    Unlike hyperband it never waits for a rung to fill, so it suits results that arrive in any order, and it has no
+    natural end: it runs until ``--trials`` or ``--timeout``.
 
     A failed trial is the worst of its rung and is never promoted. Trials carry ``user_attrs``
-    ``{"rung": k, "config": c}``; configuration ``c`` draws from ``trial_rng(c)``, as random search's trial ``c``.
+    ``{"rung": k, "config": c}``; with random search configuration ``c`` draws from ``trial_rng(c)``, as random
+    search's trial ``c``.
 
     Args:
         eta: the reduction factor: a rung promotes the best 1/eta of its results, to eta times their budget.
@@ -51,7 +54,6 @@ class ASHAStrategy(SegmentScheduler):
     """
 
     name = "asha"
-    supports_dynamic = True
 
     def __init__(self, eta: int = 3, min_resource: int | None = None) -> None:
         self.eta = check_eta(eta, "asha")
@@ -81,7 +83,7 @@ class ASHAStrategy(SegmentScheduler):
             return (attrs["config"], attrs["rung"])
         return None
 
-    def _next_request(self) -> TrialRequest:
+    def _next_request(self, number: int) -> TrialRequest:
         for k in range(len(self.budgets) - 2, -1, -1):
             c = self._promotable(k)
             if c is not None:
@@ -94,7 +96,7 @@ class ASHAStrategy(SegmentScheduler):
                     attrs={"rung": k + 1, "config": c},
                 )
         c = len(self.configs)
-        self.configs[c] = self.new_params(c)
+        self.configs[c] = self._new_config(c, number)
         return TrialRequest(dict(self.configs[c]), budget=self.budgets[0], attrs={"rung": 0, "config": c})
 
     def _promotable(self, k: int) -> int | None:
@@ -117,4 +119,4 @@ class ASHAStrategy(SegmentScheduler):
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
         """Markers created at run time get one value per configuration, so a promotion keeps its values."""
         config = trial.user_attrs.get("config", -1 - trial.number)
-        return dim.sample(np.random.default_rng([self.seed, 1 << 21, int(config) & 0xFFFFFFFF, _stable_hash(name)]))
+        return dim.sample(np.random.default_rng([self.seed, 1 << 21, int(config) & 0xFFFFFFFF, stable_hash(name)]))

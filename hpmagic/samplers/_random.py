@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpmagic.strategies._base import Strategy
+from hpmagic.samplers._base import Sampler
 
-__all__ = ["RandomStrategy"]
+__all__ = ["RandomSampler"]
 
 
-class RandomStrategy(Strategy):
+class RandomSampler(Sampler):
     """Samples every trial independently.
 
     Trial ``i`` draws from ``trial_rng(i)``, a generator that depends only on the seed and ``i``. ``setup`` sets
@@ -20,7 +20,7 @@ class RandomStrategy(Strategy):
     name = "random"
     supports_dynamic = True
 
-    def ask(self) -> dict[str, Any]:
+    def ask(self, number: int) -> dict[str, Any]:
         params = self.space.sample(self.trial_rng(self.n_asked))
         self.n_asked += 1
         return params

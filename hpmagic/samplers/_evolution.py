@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from hpmagic.errors import OptionError
+from hpmagic.samplers._base import Sampler, stable_hash
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
-from hpmagic.strategies._base import Strategy, _stable_hash
 from hpmagic.trial import Trial, TrialState
 
-__all__ = ["EvolutionStrategy"]
+__all__ = ["EvolutionSampler"]
 
 # Extra draws when a new configuration equals one already tried (a repeat wastes a trial on a known answer).
 _RETRIES = 10
@@ -51,10 +51,10 @@ class _Proposal:
     mutate: frozenset[str]
 
 
-class EvolutionStrategy(Strategy):
+class EvolutionSampler(Sampler):
     """Evolves a population of configurations, one child per trial (steady state).
 
-    The first ``population`` asks are random draws (the very draws ``RandomStrategy`` makes with the same seed), so
+    The first ``population`` asks are random draws (the very draws ``RandomSampler`` makes with the same seed), so
     the population starts diverse. After that each ask:
 
     1. picks a parent by tournament: ``tournament`` members drawn at random, the best of them wins. Larger
@@ -135,7 +135,7 @@ class EvolutionStrategy(Strategy):
         self._members: deque[_Member] | list[_Member] = deque(maxlen=self.population) if self.regularized else []
         self._n_members = 0
         self._seen: set[tuple[Any, ...]] = set()
-        self._outstanding: list[_Proposal] = []
+        self._outstanding: dict[int, _Proposal] = {}  # by trial number
         for trial in history:
             if trial.state.finished:
                 self._seen.add(self._key(trial.params))
@@ -146,7 +146,7 @@ class EvolutionStrategy(Strategy):
         """The current population: oldest first when regularized, else best first (for tests and curious users)."""
         return list(self._members)
 
-    def ask(self) -> dict[str, Any]:
+    def ask(self, number: int) -> dict[str, Any]:
         index = self.n_asked
         self.n_asked += 1
         rng = self.trial_rng(index)
@@ -160,22 +160,20 @@ class EvolutionStrategy(Strategy):
         else:
             proposal = self._breed(index, rng)
         self._seen.add(self._key(proposal.params))
-        self._outstanding.append(proposal)
+        self._outstanding[number] = proposal
         return dict(proposal.params)
 
     def tell(self, trial: Trial) -> None:
         """Settle the trial's proposal; a complete trial joins the population (the oldest member may die)."""
-        found = self._proposal_of(trial, newest=False)
-        if found is not None:
-            self._outstanding.remove(found)
+        self._outstanding.pop(trial.number, None)
         self._join(trial)
 
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
         """Inherit the parent's value of a marker created at run time (mutated if chosen); else draw one."""
-        proposal = self._proposal_of(trial, newest=True)
+        proposal = self._outstanding.get(trial.number)
         if proposal is None:
             return super().sample_dynamic(trial, name, dim)
-        rng = np.random.default_rng([self.seed, proposal.index, _stable_hash(name)])
+        rng = np.random.default_rng([self.seed, proposal.index, stable_hash(name)])
         value = proposal.genes.get(name, _GAP)
         if value is _GAP or not dim.contains(value):
             return dim.sample(rng)
@@ -274,19 +272,6 @@ class EvolutionStrategy(Strategy):
             members = [*self._members, member]
             members.sort(key=lambda m: (m.loss, m.order))
             self._members = members[: self.population]
-
-    def _proposal_of(self, trial: Trial, *, newest: bool) -> _Proposal | None:
-        """The outstanding ask ``trial`` runs: the one whose values agree with every static value the trial used.
-
-        Markers run in the cell's order, so the trial may have used only some of them yet; with several asks out
-        at once (parallel workers) their static values differ, which tells them apart.
-        """
-        used = {n: v for n, v in trial.params.items() if n in self.space}
-        order = reversed(self._outstanding) if newest else iter(self._outstanding)
-        for proposal in order:
-            if all(_same(self.space[n], proposal.params.get(n, _GAP), v) for n, v in used.items()):
-                return proposal
-        return None
 
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """A hashable identity of a configuration's static values (floats exact, choices by position)."""

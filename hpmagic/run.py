@@ -1,0 +1,142 @@
+"""The run builder: the one place that turns (strategy, scheduler, options, budget, refine, storage) into a ready
+study and the scheduler that will drive it. The magic and ``hpmagic.optimize`` both call ``build_run``, so every
+check (unknown options, a scheduler that cannot drive the sampler, a missing budget, an oversized grid) happens the
+same way and before a study is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpmagic.errors import OptionError
+from hpmagic.refine import refine_space
+from hpmagic.samplers import Sampler
+from hpmagic.schedulers import FIFOScheduler, MedianStopping, Scheduler
+from hpmagic.space import Space
+from hpmagic.storage import Storage
+from hpmagic.strategies import SAMPLERS, SCHEDULERS, build_search, search_label
+from hpmagic.study import Study, as_scheduler, check_resource, check_seed, create_study
+from hpmagic.types import Direction
+
+__all__ = ["Run", "build_run", "ends_by_itself"]
+
+
+@dataclass
+class Run:
+    """A study ready to optimize: pass these to ``Study.optimize``."""
+
+    study: Study
+    search: Scheduler
+    n_trials: int | None
+    budget: tuple[int, int] | None
+    search_space: Space | None
+
+
+def ends_by_itself(search: Scheduler) -> bool:
+    """Whether the study may run without ``--trials``: the schedule or the sampler has a natural end."""
+    return search.ends_by_itself or (
+        isinstance(search, FIFOScheduler | MedianStopping) and search.sampler.ends_by_itself
+    )
+
+
+def build_run(
+    *,
+    space: Space,
+    strategy: str | Sampler | Scheduler = "bayes",
+    scheduler: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    n_trials: int | None = None,
+    default_trials: int | None = None,
+    budget: tuple[int, int] | None = None,
+    prune: str | None = None,
+    refine: bool = False,
+    resume: bool = False,
+    storage: str | os.PathLike[str] | Storage | None = None,
+    name: str | None = None,
+    direction: str = "minimize",
+    seed: int | None = None,
+    source: str | None = None,
+    record_options: dict[str, Any] | None = None,
+    dynamic_line: int | None = None,
+) -> Run:
+    """Check the options, build the search, create (or resume) the study.
+
+    Args:
+        strategy: a ``--strategy`` name, or a ready sampler or scheduler (then ``options`` must be empty).
+        scheduler: a ``--scheduler`` name, or None.
+        options: the options of the named sampler and scheduler (``--options``).
+        n_trials: the study's total; None takes ``default_trials`` unless the strategy ends by itself.
+        prune: ``"median"``: median stopping over the sampler (the same as ``scheduler="median"``).
+        dynamic_line: the line of the first marker created while the cell runs, if any (such markers need a
+            strategy that supports them).
+        record_options: what to store with the study as the options it ran with.
+
+    Raises:
+        OptionError: with a one-line message that names the valid choices.
+    """
+    direction = Direction.parse(direction)
+    check_seed(seed)
+    search = _search(strategy, scheduler, options, prune)
+    resource = check_resource(budget) if budget is not None else None
+    if search.needs_budget and resource is None:
+        raise OptionError(
+            f"the {search.name} scheduler needs a resource range: add --budget MIN..MAX (e.g. 1..81), "
+            "or budget=(min, max)"
+        )
+    label = search_label(search)
+    if dynamic_line is not None and not (search.supports_dynamic and search._sampler().supports_dynamic):
+        usable = sorted(n for n, c in SAMPLERS.items() if c.supports_dynamic)
+        raise OptionError(
+            f"the {label} strategy needs every parameter known before the first trial, but the marker on line "
+            f"{dynamic_line} is created while the cell runs (in a loop, a function, or with a computed name); "
+            f"use one of: {', '.join(usable)}"
+        )
+    if n_trials is None and not ends_by_itself(search):
+        n_trials = default_trials
+    # A dry set-up refuses an oversized grid (and other bad settings) before a study is created.
+    search.resource = resource
+    search.setup(space, direction=direction, seed=seed or 0, n_trials=n_trials)
+    study = create_study(
+        space=space,
+        name=name,
+        storage=storage,
+        direction=direction,
+        strategy=label,
+        seed=seed,
+        resume=resume or refine,
+        source=source,
+        options=record_options,
+    )
+    search_space = refine_space(study.space, study.trials, study.direction) if refine else None
+    return Run(study, search, n_trials, resource, search_space)
+
+
+def _search(
+    strategy: str | Sampler | Scheduler,
+    scheduler: str | None,
+    options: Mapping[str, Any] | None,
+    prune: str | None,
+) -> Scheduler:
+    if prune is not None and prune != "median":
+        raise OptionError(f"prune takes 'median' or None, got {prune!r}")
+    if prune is not None:
+        if scheduler not in (None, "median"):
+            raise OptionError(
+                f"--prune median is the median scheduler; it cannot be combined with --scheduler {scheduler}"
+            )
+        scheduler = "median"
+    if isinstance(strategy, Sampler | Scheduler):
+        if options:
+            raise OptionError("strategy options only apply when the strategy is given by name")
+        search = as_scheduler(strategy)
+        if scheduler is not None:
+            if not isinstance(search, FIFOScheduler):
+                raise OptionError(f"a scheduler was given twice: {search.name} and {scheduler}")
+            if scheduler not in SCHEDULERS:
+                raise OptionError(f"unknown scheduler {scheduler!r}; choose one of: {', '.join(sorted(SCHEDULERS))}")
+            search = SCHEDULERS[scheduler]().attach(search.sampler)
+        return search
+    return build_search(strategy, scheduler, options)

@@ -1,0 +1,114 @@
+"""The small interface every sampler implements: which configuration a trial runs next."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpmagic.space import Dimension, Space
+from hpmagic.trial import Trial
+from hpmagic.types import Direction
+
+__all__ = ["Sampler", "stable_hash"]
+
+
+class Sampler(abc.ABC):
+    """Proposes configurations and learns from finished trials. It never decides how long a trial runs: a
+    scheduler (``hpmagic.schedulers``) does, so any sampler works with any scheduler that can use it.
+
+    Life cycle, driven by a scheduler (the study loop wraps a bare sampler in ``FIFOScheduler``):
+
+    1. ``setup(space, direction=..., seed=..., n_trials=..., history=...)`` once per optimize call, before any ask.
+       ``space`` is the static space (every marker known before the first trial). ``history`` holds the study's
+       trials that already finished (complete, failed or pruned), oldest first: a resumed study warm-starts from
+       them and must not propose them again where that matters (grid).
+    2. ``ask(number)`` for each new trial: values for every dimension of the static space. ``number`` is the
+       trial's id; it comes back with the finished trial (``trial.number``), so several asks may be outstanding
+       and their trials may finish in any order. While the trial runs, markers created at run time (in loops) call
+       ``sample_dynamic(trial, ...)``.
+    3. ``tell(trial)`` once the trial finished. Failed trials are told too (``trial.value`` is None); a sampler must
+       never treat a failed trial's missing value as a number. A scheduler also tells trials the sampler never
+       asked for (a promotion of a configuration to a larger budget, ``trial.user_attrs["budget"]``): a sampler
+       that models results may learn from them, others ignore them.
+
+    Values handed to ``tell`` are as the user sees them; ``self.sign`` turns them into a loss to minimise.
+    Randomness must come from ``self.rng`` or ``self.trial_rng(i)`` so that a seed reproduces the sequence.
+
+    Class attributes tell the rest of the code what it needs to know (the registry, the magic's help, the
+    dashboard): they are declarations, read without building an instance.
+    """
+
+    #: Name used by ``--strategy``.
+    name: ClassVar[str] = ""
+    #: Whether markers created at run time (loops, conditionals) are allowed; False: it needs a static space.
+    supports_dynamic: ClassVar[bool] = True
+    #: Whether the sampler ends the study by itself when it has nothing left (a grid): ``--trials`` may be omitted.
+    ends_by_itself: ClassVar[bool] = False
+    #: Whether a multi-fidelity scheduler (hyperband, asha) may draw its new configurations from this sampler.
+    schedulable: ClassVar[bool] = True
+    #: Extra dashboard tabs this sampler offers, by the names ``hpmagic.display`` knows (e.g. partial dependence).
+    tabs: ClassVar[tuple[str, ...]] = ()
+    #: Sentences the sampler wants the user to read after the study (what it fixed, what it fell back to).
+    notes: list[str]
+
+    space: Space
+    direction: Direction
+    seed: int
+    n_trials: int | None
+    n_asked: int
+    rng: np.random.Generator
+
+    def setup(
+        self,
+        space: Space,
+        *,
+        direction: str,
+        seed: int,
+        n_trials: int | None = None,
+        history: Sequence[Trial] = (),
+    ) -> None:
+        """Prepare for a run; subclasses extend this and call ``super().setup``."""
+        self.space = space
+        self.direction = Direction(direction)
+        self.seed = int(seed)
+        self.n_trials = n_trials
+        self.rng = np.random.default_rng(self.seed)
+        if not isinstance(getattr(self, "notes", None), list):
+            self.notes = []
+        self.n_asked = sum(1 for t in history if t.state.finished)
+
+    @property
+    def sign(self) -> float:
+        """+1 when minimising, -1 when maximising: ``sign * value`` is always a loss."""
+        return self.direction.sign
+
+    def trial_rng(self, index: int) -> np.random.Generator:
+        """A generator that depends only on the seed and ``index``, so resuming reproduces the sequence."""
+        return np.random.default_rng([self.seed, index])
+
+    @abc.abstractmethod
+    def ask(self, number: int) -> dict[str, Any]:
+        """Values for every dimension of the static space, for the trial with this number."""
+
+    def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
+        """Learn from a finished trial (its ``number`` is the one asked with). The default ignores it."""
+
+    def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        """A value for a marker created while ``trial`` runs (not in the static space). Default: seeded random."""
+        rng = np.random.default_rng([self.seed, trial.number, stable_hash(name)])
+        return dim.sample(rng)
+
+    def is_exhausted(self) -> bool:
+        """True when the sampler has nothing left to propose (a finished grid)."""
+        return False
+
+
+def stable_hash(text: str) -> int:
+    """A hash of a string that is the same in every process (unlike ``hash``)."""
+    h = 2166136261
+    for ch in text.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h
