@@ -96,3 +96,17 @@ bench-overhead: $(BENCH_STAMP)
 # (benchmarks/noise_refine.py, markdown tables).
 bench-noise: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) -m benchmarks.noise_refine
+
+# make labextension: rebuild the JupyterLab extension (labextension/ -> hpmagic/labextension/) after editing its
+# TypeScript, and point the venv's copy at the build (pip install copies it once; this keeps it current).
+.PHONY: labextension bench-lab
+labextension: $(STAMP)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm install --no-audit --no-fund && \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
+	rm -rf $(VENV)/share/jupyter/labextensions/hpmagic
+	ln -s "$(CURDIR)/hpmagic/labextension" $(VENV)/share/jupyter/labextensions/hpmagic
+
+# make bench-lab: the extension's server routes on a store of 100 studies x 1,000 trials, and the Studies panel's
+# refresh cost in a real JupyterLab (benchmarks/lab_api.py).
+bench-lab: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) benchmarks/lab_api.py
