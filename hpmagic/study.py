@@ -38,7 +38,7 @@ from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Space
 from hpmagic.storage import Storage, StudyRecord, open_storage
-from hpmagic.strategies import search_label
+from hpmagic.strategies import search_label, strategy_tabs
 from hpmagic.trial import Trial, TrialState
 from hpmagic.types import Direction, FinishReason, StudyState
 
@@ -111,6 +111,11 @@ class Study:
     @property
     def direction(self) -> Direction:
         return Direction(self._record.direction)
+
+    @property
+    def tabs(self) -> tuple[str, ...]:
+        """Extra dashboard tabs its strategy declares (``partial_dependence`` for bayes, ``pbt_schedule`` for pbt)."""
+        return strategy_tabs(self.strategy_name)
 
     @property
     def source(self) -> str | None:

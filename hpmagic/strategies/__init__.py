@@ -36,6 +36,7 @@ from hpmagic.strategies._registry import (
     register,
     search_label,
     strategy_help,
+    strategy_tabs,
     unregister,
 )
 
@@ -69,5 +70,6 @@ __all__ = [
     "register",
     "search_label",
     "strategy_help",
+    "strategy_tabs",
     "unregister",
 ]

@@ -39,6 +39,8 @@ __all__ = [
     "register",
     "search_label",
     "strategy_help",
+    "strategy_tabs",
+    "unregister",
 ]
 
 #: Samplers by the name ``--strategy`` accepts.
@@ -299,6 +301,17 @@ def search_label(search: Scheduler) -> str:
     if type(sampler) is RandomSampler or not search.takes_sampler:
         return search.name
     return f"{sampler.name}+{search.name}"
+
+
+def strategy_tabs(label: str) -> tuple[str, ...]:
+    """The extra dashboard tabs the strategy a study records (``bayes``, ``bayes+hyperband``, ``pbt``) declares."""
+    tabs: list[str] = []
+    for part in str(label or "").split("+"):
+        cls = STRATEGIES.get(part) or SCHEDULERS.get(part)
+        for tab in getattr(cls, "tabs", ()):
+            if tab not in tabs:
+                tabs.append(tab)
+    return tuple(tabs)
 
 
 def strategy_help() -> str:

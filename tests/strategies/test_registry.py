@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
+import hpmagic
 import hpmagic.strategies as strategies
+from hpmagic import tune
 from hpmagic.errors import OptionError
-from hpmagic.strategies import STRATEGIES, BayesSampler, GridSampler, RandomSampler, Strategy, get_strategy
+from hpmagic.strategies import (
+    STRATEGIES,
+    BayesSampler,
+    GridSampler,
+    RandomSampler,
+    Sampler,
+    Strategy,
+    describe_options,
+    get_strategy,
+    register,
+    strategy_help,
+    unregister,
+)
+from tests.magic.conftest import run
 
 
 def test_all_is_sorted_and_exports_every_registered_strategy() -> None:
@@ -95,3 +111,59 @@ def test_importing_strategies_does_not_import_skopt() -> None:
     """``import hpmagic`` must stay fast: scikit-optimize loads only when a Bayesian study starts."""
     code = "import sys, hpmagic.strategies; assert 'skopt' not in sys.modules and 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class Halving(Sampler):
+    """A tiny sampler defined in a test: halves its step each trial, and offers the PBT tab (any declared tab).
+
+    Args:
+        start: where the first trial samples, as a fraction of the range.
+        shrink: how much the step shrinks per trial.
+    """
+
+    name = "halving"
+    tabs = ("pbt_schedule",)
+
+    def __init__(self, start: float = 0.5, shrink: float = 0.5) -> None:
+        self.start = start
+        self.shrink = shrink
+
+    def ask(self, number: int) -> dict[str, Any]:
+        fraction = self.start * self.shrink ** min(number, 30)
+        return {name: dim.from_unit(fraction) for name, dim in self.space.items()}
+
+
+@pytest.fixture
+def halving():
+    register(Halving)
+    yield Halving
+    unregister("halving")
+
+
+def test_a_registered_strategy_runs_through_optimize_the_magic_and_the_dashboard(halving, ip) -> None:
+    assert "halving" in STRATEGIES
+    assert "halving: start=0.5 (number), shrink=0.5 (number)" in strategy_help()
+    assert [(s.name, s.help) for s in describe_options(Halving)] == [
+        ("start", "where the first trial samples, as a fraction of the range."),
+        ("shrink", "how much the step shrinks per trial."),
+    ]
+    study = hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 8)}, strategy="halving", n_trials=4)
+    assert [t.params["x"] for t in study.trials] == [4.0, 2.0, 1.0, 0.5]
+    assert study.strategy_name == "halving" and study.tabs == ("pbt_schedule",)
+    # The magic: --options checked against the declared types, --strategy accepted, the help lists it.
+    assert run(ip, "--strategy halving --options start=0.25 --trials 3", "x = tune.uniform(0, 8)\nx\n").success
+    assert [t.params["x"] for t in ip.user_ns["tune"].study.trials] == [2.0, 1.0, 0.5]
+    ip.run_cell("%%tune --strategy halving --options start=low --trials 3\nx = tune.uniform(0, 8)\nx\n")
+    assert "option start takes number, got 'low'" in str(sys.last_value)
+    # The dashboard builds the tab the strategy declares.
+    pytest.importorskip("ipywidgets")
+    from hpmagic.display.dashboard import Dashboard
+
+    class Shown(Dashboard):
+        def show(self) -> None:
+            pass
+
+    dash = Shown(top_k=3, min_interval=0, plot_interval=0)
+    hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 8)}, strategy="halving", n_trials=3, reporters=[dash])
+    titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
+    assert "PBT schedule" in titles
