@@ -35,7 +35,6 @@ interface IRow extends IStudySummary {
 
 type Column = 'name' | 'store' | 'strategy' | 'state' | 'trials' | 'best' | 'updated';
 
-const COLUMNS: Column[] = ['name', 'store', 'strategy', 'state', 'trials', 'best', 'updated'];
 
 /** The sidebar widget. */
 export class StudiesPanel extends Widget {
@@ -209,29 +208,37 @@ export class StudiesPanel extends Widget {
       best: trans.__('Best'),
       updated: trans.__('Updated')
     };
+    // Three columns fit a sidebar: each header holds the sort buttons of the values its cells show.
+    const groups: Column[][] = [
+      ['name', 'store', 'strategy'],
+      ['state', 'trials'],
+      ['best', 'updated']
+    ];
     const head = h('tr', {}, h('th', { class: 'jp-hpmagic-check' }));
-    for (const column of COLUMNS) {
-      const sorted = this._sort === column;
-      const button = h(
-        'button',
-        { class: 'jp-hpmagic-sort', type: 'button', 'data-column': column },
-        labels[column],
-        sorted ? (this._descending ? ' ▼' : ' ▲') : ''
-      );
-      button.addEventListener('click', () => {
-        this._descending = this._sort === column ? !this._descending : column === 'updated';
-        this._sort = column;
-        this._render();
+    for (const group of groups) {
+      const th = h('th', {});
+      group.forEach((column, i) => {
+        const sorted = this._sort === column;
+        const button = h(
+          'button',
+          {
+            class: 'jp-hpmagic-sort' + (i ? ' jp-hpmagic-sortMinor' : ''),
+            type: 'button',
+            'data-column': column,
+            'aria-pressed': sorted
+          },
+          labels[column],
+          sorted ? (this._descending ? ' ▼' : ' ▲') : ''
+        );
+        button.addEventListener('click', () => {
+          this._descending = this._sort === column ? !this._descending : column === 'updated';
+          this._sort = column;
+          this._render();
+        });
+        th.appendChild(button);
       });
-      head.appendChild(
-        h(
-          'th',
-          { 'aria-sort': sorted ? (this._descending ? 'descending' : 'ascending') : undefined },
-          button
-        )
-      );
+      head.appendChild(th);
     }
-    head.appendChild(h('th', {}, ''));
     const body = h('tbody');
     const now = Date.now() / 1000;
     for (const r of this._rowsShown()) {
@@ -243,7 +250,7 @@ export class StudiesPanel extends Widget {
           'tr',
           { class: 'jp-hpmagic-errorRow', 'data-store': e.store },
           h('td'),
-          h('td', { colspan: COLUMNS.length + 1 }, h('strong', {}, e.store), ': ', e.error)
+          h('td', { colspan: 3 }, h('strong', {}, e.store), ': ', e.error)
         )
       );
     }
@@ -276,7 +283,7 @@ export class StudiesPanel extends Widget {
       }
       this._render();
     });
-    const actions = h('td', { class: 'jp-hpmagic-actions' });
+    const actions = h('div', { class: 'jp-hpmagic-actions' });
     if (live) {
       const paused = r.control === 'pause';
       actions.appendChild(this._action(r, 'stop', trans.__('Stop'), r.control === 'stop'));
@@ -284,12 +291,6 @@ export class StudiesPanel extends Widget {
         this._action(r, paused ? 'resume' : 'pause', paused ? trans.__('Resume') : trans.__('Pause'), false)
       );
     }
-    const state = h(
-      'td',
-      { class: `jp-hpmagic-state jp-hpmagic-state-${r.state}` },
-      live ? h('span', { class: 'jp-hpmagic-live', title: trans.__('running now') }) : null,
-      r.control && live ? `${r.state} (${r.control})` : r.state
-    );
     const row = h(
       'tr',
       {
@@ -300,19 +301,49 @@ export class StudiesPanel extends Widget {
         'data-state': r.state
       },
       h('td', { class: 'jp-hpmagic-check' }, check),
-      h('td', { class: 'jp-hpmagic-name', title: r.name }, r.name),
-      h('td', { class: 'jp-hpmagic-store', title: r.store }, r.store),
-      h('td', {}, r.strategy),
-      state,
-      h('td', { class: 'jp-hpmagic-trials' }, total, r.n_failed ? ` (${r.n_failed}✗)` : ''),
       h(
         'td',
-        { class: 'jp-hpmagic-best' },
-        fmtValue(r.best_value),
-        r.best_value !== null ? (r.direction === 'maximize' ? ' ↑' : ' ↓') : ''
+        { class: 'jp-hpmagic-nameCell' },
+        h('div', { class: 'jp-hpmagic-name', title: r.name }, r.name),
+        h(
+          'div',
+          { class: 'jp-hpmagic-minor' },
+          h('span', { class: 'jp-hpmagic-store', title: r.store }, r.store),
+          ' · ',
+          h('span', { class: 'jp-hpmagic-strategy' }, r.strategy)
+        )
       ),
-      h('td', { class: 'jp-hpmagic-updated', title: new Date(r.updated_at * 1000).toLocaleString() }, fmtAgo(r.updated_at, now)),
-      actions
+      h(
+        'td',
+        {},
+        h(
+          'div',
+          { class: `jp-hpmagic-state jp-hpmagic-state-${r.state}` },
+          live ? h('span', { class: 'jp-hpmagic-live', title: trans.__('running now') }) : null,
+          r.control && live ? `${r.state} (${r.control})` : r.state
+        ),
+        h(
+          'div',
+          { class: 'jp-hpmagic-minor' },
+          h('span', { class: 'jp-hpmagic-trials' }, total, r.n_failed ? ` (${r.n_failed}✗)` : '')
+        ),
+        actions
+      ),
+      h(
+        'td',
+        {},
+        h(
+          'div',
+          { class: 'jp-hpmagic-best' },
+          fmtValue(r.best_value),
+          r.best_value !== null ? (r.direction === 'maximize' ? ' ↑' : ' ↓') : ''
+        ),
+        h(
+          'div',
+          { class: 'jp-hpmagic-minor jp-hpmagic-updated', title: new Date(r.updated_at * 1000).toLocaleString() },
+          fmtAgo(r.updated_at, now)
+        )
+      )
     );
     const open = () => this._options.open({ store: r.store, id: r.id, name: r.name });
     row.addEventListener('click', open);
