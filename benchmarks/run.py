@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-# On 2 cores, multithreaded BLAS next to a busy process is very slow (DESIGN.md); set before numpy is imported.
+# On 2 cores, multithreaded BLAS next to a busy process is very slow; set before numpy is imported.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpmagic.api import optimize
+from hpmagic.context import TrialPruned
 from hpmagic.errors import (
     CellError,
     HpmagicError,
@@ -39,6 +40,7 @@ __all__ = [
     "StorageError",
     "Study",
     "Trial",
+    "TrialPruned",
     "TrialState",
     "create_study",
     "load_study",

@@ -18,7 +18,7 @@ from typing import Any
 from hpmagic.context import TrialContext
 from hpmagic.errors import CellError, HpmagicError, SpaceError
 from hpmagic.marker_names import MarkerSite, find_markers
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial
 
 __all__ = ["CellObjective", "build_objective", "default_study_name"]
@@ -251,7 +251,7 @@ def _builders() -> dict[str, Any]:
     def int_(low: Any, high: Any, *, log: bool = False, default: Any = None, name: Any = None) -> Dimension:
         return Int(low, high, bool(log), default, name)
 
-    def choice(choices: Any, *, default: Any = None, name: Any = None) -> Dimension:
+    def choice(choices: Any, *, default: Any = NO_DEFAULT, name: Any = None) -> Dimension:
         return Categorical(choices, default, name)
 
     return {"uniform": uniform, "loguniform": loguniform, "int": int_, "choice": choice}

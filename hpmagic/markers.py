@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 from hpmagic.context import current_context
 from hpmagic.errors import MarkerValueError, SpaceError
 from hpmagic.marker_names import name_at_frame
-from hpmagic.space import Categorical, Dimension, Float, Int
+from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int
 
 if TYPE_CHECKING:
     from hpmagic.study import Study
 
 __all__ = ["Tune", "tune"]
 
-_NO_DEFAULT: Any = None
 
 
 class Tune:
@@ -55,8 +54,8 @@ class Tune:
         """An integer in ``[low, high]``, both included; ``log=True`` spaces it logarithmically."""
         return self._marker(Int(low, high, log, default, name), name, sys._getframe(1))
 
-    def choice(self, choices: Sequence[Any], *, default: Any = _NO_DEFAULT, name: str | None = None) -> Any:
-        """One of ``choices`` (any objects: strings, numbers, classes, None)."""
+    def choice(self, choices: Sequence[Any], *, default: Any = NO_DEFAULT, name: str | None = None) -> Any:
+        """One of ``choices`` (any objects: strings, numbers, classes, None); ``default=None`` means default None."""
         return self._marker(Categorical(choices, default, name), name, sys._getframe(1))  # type: ignore[arg-type]
 
     # -- intermediate results --------------------------------------------------------------------------------------
@@ -159,7 +158,7 @@ class Tune:
         return self._value_outside(name, dim)
 
     def _value_outside(self, name: str, dim: Dimension) -> Any:
-        if dim.default is not None:
+        if dim.has_default:
             return dim.default
         if name in self._best_by_param and dim.contains(self._best_by_param[name]):
             return self._best_by_param[name]

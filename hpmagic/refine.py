@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from hpmagic.errors import OptionError
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["refine_space"]
@@ -32,10 +32,9 @@ def refine_space(
     the original bounds. Categorical dimensions keep the choices those trials used.
     """
     sign = -1.0 if direction == "maximize" else 1.0
-    complete = sorted(
-        (t for t in trials if t.state is TrialState.COMPLETE and t.value is not None),
-        key=lambda t: sign * t.value,  # type: ignore[operator]
-    )
+    scored = [(sign * t.value, t) for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    scored.sort(key=lambda pair: pair[0])  # stable: ties keep the trials' order
+    complete = [t for _, t in scored]
     if len(complete) < 2:
         raise OptionError("--refine needs a study with at least 2 complete trials to narrow the space around")
     best = complete[: max(min_top, math.ceil(top * len(complete)))]
@@ -50,8 +49,8 @@ def _narrow(dim: Dimension, values: list, margin: float) -> Dimension:
         return dim
     if isinstance(dim, Categorical):
         kept = tuple(c for c in dim.choices if any(dim.index(v) == dim.index(c) for v in values))
-        default = dim.default if dim.default is not None and dim.default in kept else None
-        return Categorical(kept, default, dim.name)
+        keep_default = dim.has_default and any(dim.index(dim.default) == dim.index(c) for c in kept)
+        return Categorical(kept, dim.default if keep_default else NO_DEFAULT, dim.name)
     units = [dim.to_unit(v) for v in values]
     lo, hi = min(units), max(units)
     pad = max(margin * (hi - lo), 0.05)
@@ -60,8 +59,8 @@ def _narrow(dim: Dimension, values: list, margin: float) -> Dimension:
     if isinstance(dim, Int):
         if low >= high:
             low, high = max(dim.low, low - 1), min(dim.high, high + 1)
-        default = dim.default if dim.default is not None and low <= dim.default <= high else None
-        return Int(low, high, dim.log, default, dim.name)
+        int_default = dim.default if dim.default is not None and low <= dim.default <= high else None
+        return Int(low, high, dim.log, int_default, dim.name)
     assert isinstance(dim, Float)
-    default = dim.default if dim.default is not None and low <= dim.default <= high else None
-    return Float(low, high, dim.log, default, dim.name)
+    float_default = dim.default if dim.default is not None and low <= dim.default <= high else None
+    return Float(low, high, dim.log, float_default, dim.name)

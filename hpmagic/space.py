@@ -44,13 +44,18 @@ class Dimension:
 
     Attributes:
         name: the parameter's name (from its variable, a keyword argument or ``name=``), or None while unnamed.
-        default: the value used outside a study, or None.
+        default: the value used outside a study, or None (see ``has_default``: a choice's default may be None).
     """
 
     name: str | None
     default: Any
 
     kind: str = "dimension"
+
+    @property
+    def has_default(self) -> bool:
+        """Whether a ``default=`` was given (a number's default is never None, so None means none was)."""
+        return self.default is not None
 
     def sample(self, rng: np.random.Generator) -> Any:
         """Draw one value uniformly (in the log domain for log dimensions)."""
@@ -230,14 +235,30 @@ class Int(Dimension):
 _MISSING = object()
 
 
+class _NoDefault:
+    """The value of ``default=`` when none was given: not None, so that None can be a choice's default."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
 @dataclass(frozen=True, eq=False)
 class Categorical(Dimension):
     """One of a fixed list of choices (any Python objects; compared by equality, stored by index)."""
 
     choices: tuple[Any, ...]
-    default: Any = None
+    default: Any = NO_DEFAULT
     name: str | None = None
     kind: str = field(default="categorical", init=False, repr=False)
+    #: Whether ``default=`` was given: ``tune.choice([None, "l2"], default=None)`` means "default None".
+    _has_default: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def has_default(self) -> bool:
+        return self._has_default
 
     def __post_init__(self) -> None:
         what = _label(self.name)
@@ -252,7 +273,12 @@ class Categorical(Dimension):
         if not choices:
             raise SpaceError(f"{what}: tune.choice needs at least one choice, got an empty list")
         object.__setattr__(self, "choices", choices)
-        if self.default is not None and self.index(self.default) is None:
+        # ``default`` keeps None for "no default" (what code reading ``default`` has always seen), and
+        # ``has_default`` tells an explicit ``default=None`` apart.
+        object.__setattr__(self, "_has_default", self.default is not NO_DEFAULT)
+        if self.default is NO_DEFAULT:
+            object.__setattr__(self, "default", None)
+        if self._has_default and self.index(self.default) is None:
             raise SpaceError(f"{what}: default={self.default!r} is not one of the choices {list(choices)!r}")
 
     def index(self, value: Any) -> int | None:
@@ -285,7 +311,7 @@ class Categorical(Dimension):
         return self.index(value) is not None
 
     def with_name(self, name: str) -> Categorical:
-        return Categorical(self.choices, self.default, name)
+        return Categorical(self.choices, self.default if self._has_default else NO_DEFAULT, name)
 
     def same_shape(self, other: Dimension) -> bool:
         if not isinstance(other, Categorical) or len(other.choices) != len(self.choices):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from IPython.testing.globalipapp import start_ipython
 
-# On 2 cores, multithreaded BLAS next to another busy process runs hundreds of times slower (see DESIGN.md).
+# On 2 cores, multithreaded BLAS next to another busy process runs hundreds of times slower.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

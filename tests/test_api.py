@@ -209,3 +209,45 @@ def test_bad_budget_leaves_no_study_in_the_store(tmp_path: Path, kwargs: dict[st
 def test_bad_name_gives_option_error(name: Any) -> None:
     with pytest.raises(OptionError, match="name"):
         hpmagic.optimize(quadratic, SPACE, strategy="random", n_trials=1, name=name)
+
+
+def test_a_plain_function_can_prune_itself_with_the_top_level_trial_pruned() -> None:
+    """Plain-Python users stop a trial early by raising ``hpmagic.TrialPruned`` (no import from internals)."""
+
+    def fn(params: dict[str, Any]) -> float:
+        if params["x"] > 0.5:
+            raise hpmagic.TrialPruned("not promising")
+        return params["x"]
+
+    study = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=12, seed=0)
+    states = {t.state for t in study.trials}
+    assert hpmagic.TrialState.PRUNED in states and hpmagic.TrialState.COMPLETE in states
+    assert "TrialPruned" in hpmagic.__all__
+
+
+def test_closing_a_study_deletes_its_spilled_snapshots(tmp_path) -> None:
+    """Training-state snapshots spilled to a temporary folder go when the study is closed (or collected)."""
+    import gc
+    import os
+
+    def fn(params: dict[str, Any]) -> float:
+        for step in tune.steps():
+            tune.report(params["x"] / step, step, state={"weights": bytes(4096)})
+        return params["x"]
+
+    study = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="hyperband", budget=(1, 9), seed=0)
+    study.snapshots.memory_limit = 0  # force the next snapshot to disk
+    study.snapshots.save(999, 1, {"weights": bytes(4096)})
+    spill = study.snapshots._spill_dir
+    assert spill and os.path.isdir(spill) and os.listdir(spill)
+    study.close()
+    assert not os.path.exists(spill)
+    # Collected without close: the folder goes too.
+    other = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="hyperband", budget=(1, 3), seed=0)
+    other.snapshots.memory_limit = 0
+    other.snapshots.save(999, 1, {"weights": bytes(4096)})
+    spill = other.snapshots._spill_dir
+    assert spill and os.path.isdir(spill)
+    del other
+    gc.collect()
+    assert not os.path.exists(spill)

@@ -360,3 +360,18 @@ def test_tiny_positive_log_bound_raises_space_error() -> None:
 def test_zero_dim_array_choices_raise_space_error() -> None:
     with pytest.raises(SpaceError):
         _ = {"p": tune.choice(np.array(5))}
+
+
+def test_a_choice_whose_default_is_none_returns_none_outside_a_study() -> None:
+    """``default=None`` means "default None" for a choice (None is a legitimate choice), not "no default"."""
+    from hpmagic.markers import Tune
+
+    fresh = Tune()
+    assert fresh.choice(["l2", None], default=None, name="penalty") is None
+    with pytest.raises(hpmagic.MarkerValueError):
+        fresh.choice(["hinge", "log"], name="loss")  # no default, no study: an error that says what to do
+    dim = hpmagic.Categorical(("l2", None), default=None)
+    assert dim.has_default and dim.default is None
+    assert not hpmagic.Categorical(("l2", None)).has_default
+    with pytest.raises(hpmagic.SpaceError, match="is not one of the choices"):
+        hpmagic.Categorical(("l1", "l2"), default=None)

@@ -6,6 +6,7 @@ import csv
 import math
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,12 +18,22 @@ import pytest
 from hpmagic.api import FunctionObjective
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
-from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished, TrialReported, TrialStarted
+from hpmagic.events import (
+    Event,
+    StudyFinished,
+    StudyPaused,
+    StudyStarted,
+    StudyUnpaused,
+    TrialFinished,
+    TrialReported,
+    TrialStarted,
+)
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.storage import Storage
 from hpmagic.strategies import Scheduler, Strategy, TrialRequest, get_strategy
 from hpmagic.study import Study, create_study, load_study
 from hpmagic.trial import Trial, TrialState
+from hpmagic.types import FinishReason
 
 
 def space_x() -> Space:
@@ -720,3 +731,48 @@ def test_strategy_notes_reach_the_summary():
     assert study.notes == ["held k fixed at 3 after the initial phase"]
     assert "note: held k fixed at 3 after the initial phase" in study.summary()
     assert "held k fixed at 3" in study._repr_html_()
+
+
+def test_stop_and_pause_requests_written_to_the_store_reach_a_running_loop(tmp_path: Path) -> None:
+    """Another process (the JupyterLab extension) writes a request to the store; the loop obeys between trials."""
+    from hpmagic.storage import Storage
+
+    path = str(tmp_path / "study.db")
+    study = new_study(tmp_path)
+    other = Storage(path)  # a second connection, as another process would have
+    gate = threading.Event()
+    paused_at: list[int] = []
+
+    def objective(ctx: TrialContext) -> float:
+        ctx.use_all()
+        n = ctx.trial.number
+        if n == 2:
+            other.set_control(study.study_id, "pause")
+        if n == 3:
+            paused_at.append(len([t for t in study.trials if t.state.finished]))
+        if n == 5:
+            other.set_control(study.study_id, "stop")
+        return float(n)
+
+    events: list[Any] = []
+
+    def resume_when_paused(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, StudyPaused):
+            gate.set()
+
+    thread = threading.Thread(
+        target=study.optimize,
+        args=(objective, random()),
+        kwargs={"n_trials": 50, "reporters": [resume_when_paused]},
+    )
+    thread.start()
+    assert gate.wait(timeout=30), "the loop never paused"
+    assert len(study.trials) == 3  # paused after trial 2, before asking trial 3
+    other.set_control(study.study_id, "resume")
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert study.last_finish is not None and study.last_finish.reason == FinishReason.STOPPED
+    assert len(study.trials) == 6 and paused_at == [3]
+    assert other.get_control(study.study_id) is None  # each request is cleared once obeyed
+    assert any(isinstance(e, StudyUnpaused) for e in events)
