@@ -56,7 +56,7 @@ _PLOT_SIZE = (6.0, 3.0)
 #: The dashboard's layout rules, scoped to its class so nothing else on the page changes. The last rule hides the
 #: static copy of this output while the live widget is shown (the copy is for when the widget's model is gone).
 DASHBOARD_CSS = """
-.hpmagic-dashboard { width: 100%; max-width: 100%; min-width: 0; box-sizing: border-box; overflow: hidden; }
+.hpmagic-dashboard { max-width: 100%; min-width: 0; box-sizing: border-box; overflow: hidden; }
 .hpmagic-dashboard > * { min-width: 0; max-width: 100%; }
 .hpmagic-dashboard .hpmagic-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .hpmagic-dashboard .hpmagic-line .widget-html-content,
@@ -66,26 +66,30 @@ DASHBOARD_CSS = """
 .hpmagic-dashboard .hpmagic-progress { flex: 0 1 40%; min-width: 80px; }
 .hpmagic-dashboard .hpmagic-progress-text, .hpmagic-dashboard .hpmagic-status { flex: 0 1 auto; min-width: 0;
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-status { margin-left: 12px; font-weight: bold; }
 .hpmagic-dashboard .hpmagic-controls { flex-wrap: wrap; overflow: visible; }
 .hpmagic-dashboard .hpmagic-controls button:disabled { background: var(--jp-layout-color3, #ddd);
   color: var(--jp-ui-font-color2, #666); }
-.hpmagic-dashboard .hpmagic-body { flex-flow: row wrap; align-items: flex-start; overflow: visible; gap: 8px;
-  width: 100%; }
+.hpmagic-dashboard .hpmagic-body { flex-flow: row wrap; align-items: flex-start; overflow: visible; gap: 8px; }
 .hpmagic-dashboard .hpmagic-table { flex: 1 1 520px; min-width: 0; max-width: 100%; overflow: hidden; }
 .hpmagic-dashboard .hpmagic-table > .widget-html-content,
 .hpmagic-dashboard .hpmagic-table > .jupyter-widget-html-content { min-width: 0; max-width: 100%; overflow-x: auto;
   overflow-y: hidden; line-height: normal; container-type: inline-size; padding-bottom: 2px; }
-.hpmagic-dashboard table.hpmagic-trials { border-collapse: collapse; font-size: 12px; width: max-content;
-  min-width: 100%; }
+.hpmagic-dashboard .hpmagic-table > div::-webkit-scrollbar { height: 10px; }
+.hpmagic-dashboard .hpmagic-table > div::-webkit-scrollbar-track { background: var(--jp-layout-color2, #eee); }
+.hpmagic-dashboard .hpmagic-table > div::-webkit-scrollbar-thumb { background: var(--jp-border-color1, #bbb);
+  border-radius: 5px; }
+.hpmagic-dashboard table.hpmagic-trials { border-collapse: collapse; font-size: 12px; width: 100%; }
 .hpmagic-dashboard .hpmagic-trials th, .hpmagic-dashboard .hpmagic-trials td { white-space: nowrap;
   padding: 0 6px; height: 20px; line-height: 20px; text-align: right; vertical-align: top; }
 .hpmagic-dashboard .hpmagic-trials thead th { border-bottom: 1px solid var(--jp-border-color1, #ccc); }
 .hpmagic-dashboard .hpmagic-trials td.hpmagic-param, .hpmagic-dashboard .hpmagic-trials th.hpmagic-param {
   max-width: 10em; overflow: hidden; text-overflow: ellipsis; }
-.hpmagic-dashboard .hpmagic-trials .hpmagic-note { max-width: 22em; overflow: hidden; text-overflow: ellipsis;
-  text-align: left; }
+.hpmagic-dashboard .hpmagic-trials .hpmagic-note { width: 100%; max-width: 0; min-width: 12em; overflow: hidden;
+  text-overflow: ellipsis; text-align: left; }
 .hpmagic-dashboard .hpmagic-trials .hpmagic-number { min-width: 2.5em; }
-.hpmagic-dashboard .hpmagic-trials .hpmagic-state { text-align: left; }
+.hpmagic-dashboard .hpmagic-trials .hpmagic-state, .hpmagic-dashboard .hpmagic-trials .hpmagic-text {
+  text-align: left; }
 .hpmagic-dashboard .hpmagic-trials tr.hpmagic-placeholder td, .hpmagic-dashboard .hpmagic-trials tr.hpmagic-more td {
   text-align: left; color: var(--jp-ui-font-color2, #666); }
 .hpmagic-dashboard .hpmagic-toggle { cursor: pointer; color: var(--jp-brand-color1, #1976d2); }
@@ -99,13 +103,17 @@ DASHBOARD_CSS = """
   max-height: 16em; overflow: auto; margin: 0 0 4px 0; padding: 4px 6px; white-space: pre-wrap;
   overflow-wrap: anywhere; background: var(--jp-layout-color2, #f5f5f5); font-size: 11px; }
 .hpmagic-dashboard .hpmagic-plot-box { flex: 0 1 480px; min-width: 0; max-width: 100%; aspect-ratio: 2 / 1;
-  overflow: hidden; }
+  overflow: hidden; margin: 0; }
+.hpmagic-dashboard .hpmagic-plot-box > img { margin: 0; }
 .hpmagic-dashboard .hpmagic-plot-box img, .hpmagic-dashboard .hpmagic-explore img { display: block; width: 100%;
   height: 100%; object-fit: contain; }
 .hpmagic-dashboard .hpmagic-explore img { height: auto; max-width: 640px; }
 .hpmagic-dashboard .hpmagic-failures details pre { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em;
   overflow: auto; }
 .hpmagic-dashboard .hpmagic-failures summary { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hpmagic-dashboard .hpmagic-failures > div > details > summary, .hpmagic-dashboard .hpmagic-no-failures {
+  height: 20px; line-height: 20px; }
+.hpmagic-dashboard .hpmagic-no-failures { color: var(--jp-ui-font-color2, #666); }
 .hpmagic-dashboard .hpmagic-message pre { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em;
   overflow: auto; }
 .hpmagic-dashboard .hpmagic-explore .lm-TabBar-content { flex-wrap: wrap; }
@@ -426,8 +434,8 @@ class Dashboard:
 
     def _refresh_failures(self) -> None:
         groups = self.model.failure_groups()
-        if not groups:
-            self.failures.value = ""
+        if not groups:  # a line of the same height as the panel's, so the first failure does not move the page
+            self.failures.value = "<div class='hpmagic-no-failures'>no failed trials</div>"
             return
         esc = html.escape
         by_number = {t.number: t for t in self.model.failed()}
@@ -493,11 +501,12 @@ class Dashboard:
             tabs.append(("Parameter vs objective", scatter))
         if any(t.intermediate for t in study.trials):
             tabs.append(("Learning curves", _image(lambda fig: plot.learning_curves(study, ax=fig.add_subplot(111)))))
-        if study.strategy_name == "pbt" and params:
+        # Extra tabs are the ones the study's sampler and scheduler declare (``tabs``), never a list of names here.
+        if "pbt_schedule" in study.tabs and params:
             tabs.append(
                 ("PBT schedule", _image(lambda fig: plot.pbt_schedule_plot(study, params[0], ax=fig.add_subplot(111))))
             )
-        if study.strategy_name == "bayes":
+        if "partial_dependence" in study.tabs:
             tabs.append(
                 ("Partial dependence", _image(lambda fig: plot.partial_dependence(study, fig=fig), size=(8, 8)))
             )

@@ -310,8 +310,8 @@ def rows_html(
     for r in rows:
         fid = "".join(f'<td class="hpmagic-fid">{esc(r.fidelity.get(c, ""))}</td>' for c in fidelity)
         cells = "".join(
-            f'<td class="hpmagic-param" title="{esc(str(r.params.get(p, "")))}">{esc(format_value(r.params.get(p)))}'
-            "</td>"
+            f'<td class="hpmagic-param{_align(r.params.get(p))}" title="{esc(str(r.params.get(p, "")))}">'
+            f"{esc(format_value(r.params.get(p)))}</td>"
             for p in params
         )
         toggle = (
@@ -347,6 +347,11 @@ def rows_html(
         f"{head}<th class='hpmagic-note'>note</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _align(value: Any) -> str:
+    """Numbers line up on the right, words on the left."""
+    return "" if isinstance(value, (int, float)) and not isinstance(value, bool) else " hpmagic-text"
 
 
 def more_line(table: Table, sort_label: str) -> str:
