@@ -212,6 +212,7 @@ class Storage:
             raise StorageError(f"a study named {name!r} already exists in {self.path!r}") from None
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
+        assert cur.lastrowid is not None  # the INSERT above set it
         record = self.get_study(cur.lastrowid)
         assert record is not None
         return record
@@ -397,13 +398,20 @@ class Storage:
             marker += f":{c['n']}:{c['t']!r}"
         return marker
 
-    def study_summaries(self, updated_since: float | None = None) -> list[dict[str, Any]]:
-        """One row per study (or per study updated after ``updated_since``), newest update first.
+    def study_summaries(self, updated_since: float | None = None, study_id: int | None = None) -> list[dict[str, Any]]:
+        """One row per study (or per study updated after ``updated_since``, or just ``study_id``), newest first.
 
         One grouped query: id, name, state, direction, strategy, trial counts by state, best value and trial,
         the planned number of trials when the study recorded it, times, and any pending control request.
         """
-        where = "" if updated_since is None else "WHERE s.updated_at > ? "
+        conditions, args = [], []
+        if updated_since is not None:
+            conditions.append("s.updated_at > ?")
+            args.append(updated_since)
+        if study_id is not None:
+            conditions.append("s.id = ?")
+            args.append(study_id)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         rows = self._query(
             "SELECT s.id, s.name, s.state, s.direction, s.strategy, s.options, s.created_at, s.updated_at, "
             "COUNT(t.id) AS n_trials, "
@@ -414,7 +422,7 @@ class Storage:
             "MAX(CASE WHEN t.state = 'complete' THEN t.value END) AS max_value "
             f"FROM studies s LEFT JOIN trials t ON t.study_id = s.id {where}"
             "GROUP BY s.id ORDER BY s.updated_at DESC, s.id DESC",
-            () if updated_since is None else (updated_since,),
+            tuple(args),
         )
         controls = self._controls()
         out = []

@@ -159,7 +159,7 @@ def _study_answer(entry: StoreEntry, study_id: int) -> dict[str, Any]:
     record = entry.storage.get_study(study_id)
     if record is None:
         raise web.HTTPError(404, f"no study {study_id} in {entry.rel}")
-    summary = next((s for s in entry.storage.study_summaries() if s["id"] == study_id), {})
+    summary = next(iter(entry.storage.study_summaries(study_id=study_id)), {})
     best = None
     if summary.get("best_value") is not None:
         order = "DESC" if record.direction == "maximize" else "ASC"
