@@ -16,9 +16,10 @@ import os
 import secrets
 import time
 import traceback as tb
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.capture import capture_output
 from hpmagic.context import TrialContext, TrialPruned
 from hpmagic.errors import OptionError
@@ -153,7 +154,8 @@ class Study:
     def _update_best(self, trial: Trial) -> bool:
         if trial.state is not TrialState.COMPLETE or trial.value is None:
             return False
-        if self._best is None or self.is_better(trial.value, self._best.value):  # type: ignore[arg-type]
+        best = self._best
+        if best is None or best.value is None or self.is_better(trial.value, best.value):
             self._best = trial
             return True
         return False
@@ -353,18 +355,17 @@ class Study:
                     self.storage.update_trial(self.study_id, t, self.space)
             reason = FinishReason.INTERRUPTED
             message = "interrupted; completed trials are kept, resume with --resume"
-            self._end(reason, message, emit)
+            finished = self._end(reason, message, emit)
             if not catch_interrupt:
                 raise
-            return self.last_finish  # type: ignore[return-value]
+            return finished
         except Exception as exc:
             # Not the user's code (that fails only its trial): a broken store or strategy. End visibly, then raise.
             self._running = False
             with contextlib.suppress(Exception):
                 self._end(FinishReason.ERROR, f"the study stopped on an error: {_one_line(exc)}", emit)
             raise
-        self._end(reason, message, emit)
-        return self.last_finish  # type: ignore[return-value]
+        return self._end(reason, message, emit)
 
     def _poll_control(self) -> None:
         """Obey a stop or pause request written to the store (from the JupyterLab extension, another process)."""
@@ -393,12 +394,13 @@ class Study:
             emit(StudyUnpaused(self))
         return time.monotonic() - began
 
-    def _end(self, reason: FinishReason, message: str, emit: _Emitter) -> None:
+    def _end(self, reason: FinishReason, message: str, emit: _Emitter) -> StudyFinished:
         self._running = False
         self.notes = list(getattr(self._strategy, "notes", None) or [])
         self.storage.set_study_state(self.study_id, reason.study_state)
-        self.last_finish = StudyFinished(self, reason, message)
-        emit(self.last_finish)
+        finished = self.last_finish = StudyFinished(self, reason, message)
+        emit(finished)
+        return finished
 
     @staticmethod
     def _finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
@@ -406,9 +408,9 @@ class Study:
         values = []
         for i, raw in enumerate(raws):
             value, problem = objective_value(raw)
-            if problem is not None:
+            if value is None:
                 where = f" (repeat {i}, tune.seed={i})" if len(raws) > 1 else ""
-                _finish(trial, TrialState.FAILED, error=problem + where)
+                _finish(trial, TrialState.FAILED, error=f"{problem}{where}")
                 return
             values.append(value)
         mean, std = _mean_and_std(values)
@@ -636,17 +638,17 @@ def _seconds(s: float) -> str:
 
 def check_seed(seed: Any) -> None:
     """An OptionError unless ``seed`` is None or a non-negative integer."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:
     def positive_int(value: Any) -> bool:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+        return is_int(value) and value > 0
 
     if n_trials is not None and not positive_int(n_trials):
         raise OptionError(f"n_trials must be a positive integer, got {n_trials!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0):
+    if timeout is not None and (not is_real(timeout) or not timeout > 0):
         raise OptionError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if max_failures is not None and not positive_int(max_failures):
         raise OptionError(f"max_failures must be a positive integer, got {max_failures!r}")
@@ -660,16 +662,13 @@ def check_resource(budget: Any) -> tuple[int, int]:
         low, high = budget
     except (TypeError, ValueError):
         raise OptionError(f"budget must be a (min, max) pair of steps, got {budget!r}") from None
-    if (
-        not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (low, high))
-        or not 1 <= low <= high
-    ):
+    if not all(is_int(v) for v in (low, high)) or not 1 <= low <= high:
         raise OptionError(f"budget must be two integers with 1 <= min <= max, got {budget!r}")
     return int(low), int(high)
 
 
 @contextlib.contextmanager
-def _thread_limit(threads: int | None):  # type: ignore[no-untyped-def]
+def _thread_limit(threads: int | None) -> Iterator[None]:
     """Limit BLAS/OpenMP pools for the whole loop (entered once: it costs milliseconds)."""
     if threads is None:
         yield

@@ -6,6 +6,7 @@ text and print as the words users see.
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 
 from hpmagic.errors import OptionError
@@ -27,10 +28,10 @@ class Direction(StrEnum):
     @classmethod
     def parse(cls, value: object) -> Direction:
         """The direction named by ``value``, or an OptionError that lists both."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise OptionError(f"direction must be 'minimize' or 'maximize', got {value!r}") from None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return cls(value)
+        raise OptionError(f"direction must be 'minimize' or 'maximize', got {value!r}")
 
     def __str__(self) -> str:
         return self.value

@@ -143,7 +143,7 @@ class TuneCommand:
             budget=parse_budget(unquote(args.budget)) if args.budget is not None else None,
             state=tuple(n.strip() for n in (unquote(args.state) or "").split(",") if n.strip()),
             prune=(unquote(args.prune) or "").strip().lower() or None if args.prune is not None else None,
-            repeats=1 if args.repeats is None else _int_option("--repeats", args.repeats),
+            repeats=1 if args.repeats is None else _int("--repeats", args.repeats),
             test=unquote(args.test),
             refine=bool(args.refine),
             population=_int_option("--population", args.population),
@@ -197,8 +197,10 @@ def _or_default(value: int | None, default: int) -> int:
 
 
 def _int_option(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
+    return None if text is None else _int(option, text)
+
+
+def _int(option: str, text: str) -> int:
     try:
         return int(str(text).strip())
     except ValueError:

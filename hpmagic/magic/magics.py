@@ -49,6 +49,13 @@ class TuneMagics(Magics):
         self._search_space: Any = None
         self._point_markers_at(self.storage)
 
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace. A TuneMagics made without a shell only lends its configured defaults."""
+        if self.shell is None:
+            raise RuntimeError("%%tune needs an IPython shell")
+        return self.shell.user_ns
+
     @observe("storage")
     def _storage_changed(self, change: Any) -> None:
         self._point_markers_at(change["new"])
@@ -147,7 +154,7 @@ class TuneMagics(Magics):
             return
         tune_object.study = study
         if cmd.out:
-            self.shell.user_ns[cmd.out] = study
+            self._user_ns[cmd.out] = study
         thread = threading.Thread(target=run, name=f"hpmagic study {study.name}", daemon=True)
         self._background[study.name] = thread
         thread.start()
@@ -192,7 +199,7 @@ class TuneMagics(Magics):
 
         Returns a sentence saying what was published (the dashboard's "Use best" shows it).
         """
-        ns = self.shell.user_ns
+        ns = self._user_ns
         best = study.best_trial
         variables = objective.best_variables if best is not None and objective.best_number == best.number else None
         if best is not None and variables is None:

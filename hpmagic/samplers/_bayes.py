@@ -7,6 +7,7 @@ import time, so ``import hpmagic`` stays fast.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import numbers
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import check_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Int, Space
@@ -27,12 +29,6 @@ logger = logging.getLogger(__name__)
 
 _ACQ_FUNCS = {"gp_hedge": "gp_hedge", "ei": "EI", "lcb": "LCB", "pi": "PI"}
 _PORTFOLIO = ("EI", "PI", "LCB")
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class BayesSampler(Sampler):
@@ -90,15 +86,15 @@ class BayesSampler(Sampler):
         refit_every: int = 5,
     ) -> None:
         if n_initial_points is not None:
-            n_initial_points = _positive_int("n_initial_points", n_initial_points)
+            n_initial_points = check_int("n_initial_points", n_initial_points)
         key = acq_func.lower() if isinstance(acq_func, str) else None
         if key not in _ACQ_FUNCS:
             raise OptionError(f"unknown acq_func {acq_func!r}; choose one of: EI, PI, LCB, gp_hedge")
         self.n_initial_points = n_initial_points
         self.acq_func = _ACQ_FUNCS[key]
-        self.n_candidates = _positive_int("n_candidates", n_candidates)
-        self.refit_until = _positive_int("refit_until", refit_until, 0)
-        self.refit_every = _positive_int("refit_every", refit_every)
+        self.n_candidates = check_int("n_candidates", n_candidates)
+        self.refit_until = check_int("refit_until", refit_until, 0)
+        self.refit_every = check_int("refit_every", refit_every)
 
     def setup(
         self,
@@ -303,7 +299,7 @@ class BayesSampler(Sampler):
             u = optimize_acquisition(
                 model,
                 enc,
-                lambda m, s, name=name: acquisition(name, m, s, best),
+                functools.partial(acquisition, name, best=best),
                 u_seen,
                 y,
                 rng,
@@ -342,7 +338,13 @@ class BayesSampler(Sampler):
 
     def _decode(self, u: np.ndarray) -> dict[str, Any]:
         by_name = dict(zip(self._names, self._enc.decode(u), strict=True))
-        return {name: by_name[name] if name in by_name else dim.choices[0] for name, dim in self.space.items()}
+        return {name: by_name[name] if name in by_name else _only_choice(dim) for name, dim in self.space.items()}
+
+
+def _only_choice(dim: Dimension) -> Any:
+    """The value of a dimension the model leaves out: a categorical with a single choice."""
+    assert isinstance(dim, Categorical)
+    return dim.choices[0]
 
 
 def _key(u: np.ndarray) -> tuple[float, ...]:

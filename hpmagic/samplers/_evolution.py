@@ -8,7 +8,6 @@ a configuration that scored well by luck cannot stay in the population for ever.
 from __future__ import annotations
 
 import math
-import numbers
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler, stable_hash
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
@@ -100,19 +100,19 @@ class EvolutionSampler(Sampler):
         regularized: bool = True,
         sigma: float = 0.15,
     ) -> None:
-        if isinstance(population, bool) or not isinstance(population, numbers.Integral) or population < 1:
+        if not is_int(population) or population < 1:
             raise OptionError(f"population must be an integer >= 1, got {population!r}")
-        if isinstance(tournament, bool) or not isinstance(tournament, numbers.Integral) or tournament < 1:
+        if not is_int(tournament) or tournament < 1:
             raise OptionError(f"tournament must be an integer >= 1, got {tournament!r}")
         if tournament > population:
             raise OptionError(f"tournament ({tournament}) must not exceed population ({population})")
-        if mutation_rate is not None and not (_is_real(mutation_rate) and 0 < mutation_rate <= 1):
+        if mutation_rate is not None and not (is_real(mutation_rate) and 0 < mutation_rate <= 1):
             raise OptionError(f"mutation_rate must be None or a number in (0, 1], got {mutation_rate!r}")
-        if not (_is_real(crossover_rate) and 0 <= crossover_rate <= 1):
+        if not (is_real(crossover_rate) and 0 <= crossover_rate <= 1):
             raise OptionError(f"crossover_rate must be a number in [0, 1], got {crossover_rate!r}")
         if not isinstance(regularized, bool):
             raise OptionError(f"regularized must be True or False, got {regularized!r}")
-        if not (_is_real(sigma) and 0 < sigma <= 1):
+        if not (is_real(sigma) and 0 < sigma <= 1):
             raise OptionError(f"sigma must be a number in (0, 1], got {sigma!r}")
         self.population = int(population)
         self.tournament = int(tournament)
@@ -262,7 +262,7 @@ class EvolutionSampler(Sampler):
     # -- population ----------------------------------------------------------------------------------------------
 
     def _join(self, trial: Trial) -> None:
-        if trial.state is not TrialState.COMPLETE or not _is_real(trial.value) or not math.isfinite(trial.value):
+        if trial.state is not TrialState.COMPLETE or not is_real(trial.value) or not math.isfinite(trial.value):
             return
         member = _Member(self._n_members, self.sign * float(trial.value), dict(trial.params))
         self._n_members += 1
@@ -276,10 +276,6 @@ class EvolutionSampler(Sampler):
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """A hashable identity of a configuration's static values (floats exact, choices by position)."""
         return tuple(_gene_key(dim, params.get(name, _GAP)) for name, dim in self.space.items())
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _mutable(dim: Dimension) -> bool:
@@ -299,7 +295,9 @@ def _canonical(dim: Dimension, value: Any) -> Any:
     if isinstance(dim, Int):
         return int(value)
     if isinstance(dim, Categorical):
-        return dim.choices[dim.index(value)]  # type: ignore[index]
+        i = dim.index(value)
+        assert i is not None  # callers pass legal values only
+        return dim.choices[i]
     return value
 
 

@@ -63,7 +63,7 @@ class Encoding:
         #: Positions (in u-space) of the dimensions the acquisition optimiser moves continuously (floats, ints).
         self.numeric = np.array([i for i, dim in enumerate(self.dims) if not isinstance(dim, Categorical)], dtype=int)
         self.categorical = [i for i, dim in enumerate(self.dims) if isinstance(dim, Categorical)]
-        self.n_choices = {i: len(self.dims[i].choices) for i in self.categorical}
+        self.n_choices = {i: len(dim.choices) for i, dim in enumerate(self.dims) if isinstance(dim, Categorical)}
         self.n_features = len(self.numeric) + sum(self.n_choices.values())
         self._ints = [(i, dim) for i, dim in enumerate(self.dims) if isinstance(dim, Int)]
 

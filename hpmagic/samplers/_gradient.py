@@ -9,13 +9,13 @@ moves by factors there, not by absolute amounts.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
@@ -130,9 +130,9 @@ class GradientSampler(Sampler):
         method: str = "spsa",
         c: float = 0.1,
     ) -> None:
-        if isinstance(initial, bool) or not isinstance(initial, numbers.Integral) or initial < 1:
+        if not is_int(initial) or initial < 1:
             raise OptionError(f"initial must be an integer >= 1 (the descent needs a starting point), got {initial!r}")
-        if not (_is_real(lr) and math.isfinite(lr) and lr > 0):
+        if not (is_real(lr) and math.isfinite(lr) and lr > 0):
             raise OptionError(f"lr must be a positive number, got {lr!r}")
         key = schedule.strip().lower() if isinstance(schedule, str) else None
         if key not in _SCHEDULES:
@@ -140,7 +140,7 @@ class GradientSampler(Sampler):
         meth = method.strip().lower() if isinstance(method, str) else None
         if meth not in _METHODS:
             raise OptionError(f"unknown method {method!r}; choose one of: {', '.join(_METHODS)}")
-        if not (_is_real(c) and 0 < c <= 0.5):
+        if not (is_real(c) and 0 < c <= 0.5):
             raise OptionError(f"c must be a number in (0, 0.5] (a length in the unit cube), got {c!r}")
         self.initial = int(initial)
         self.lr = float(lr)
@@ -331,7 +331,7 @@ class GradientSampler(Sampler):
     def _settle(self, trial: Trial) -> None:
         ask = self._pop(trial)
         loss = None
-        if trial.state is TrialState.COMPLETE and _is_real(trial.value) and math.isfinite(trial.value):
+        if trial.state is TrialState.COMPLETE and is_real(trial.value) and math.isfinite(trial.value):
             loss = self.sign * float(trial.value)
         if not self._descending:
             self._consider_start(trial)
@@ -343,13 +343,14 @@ class GradientSampler(Sampler):
         center = self._center
         assert center is not None
         if ask.kind == "center":
+            assert ask.u is not None  # only the random start's asks have no point
             if loss is not None and loss < center.loss:
-                self._center = _Point(ask.u, loss, self._unit_grad(trial), trial.number)  # type: ignore[arg-type]
+                self._center = _Point(ask.u, loss, self._unit_grad(trial), trial.number)
                 if self._best is not None and self._best.number == trial.number:
                     self._best = self._center
                 self._k *= _GROW
                 self._t += 1
-                self._last_len = float(np.linalg.norm(ask.u - center.u))  # type: ignore[operator]
+                self._last_len = float(np.linalg.norm(ask.u - center.u))
             else:
                 self._back_to_best(self._backtrack(ask, loss))
         elif ask.kind == "probe" and ask.gen == self._gen and self._estimating:
@@ -358,7 +359,8 @@ class GradientSampler(Sampler):
                 self._estimating = False
                 self._back_to_best(_SHRINK)
                 return
-            self._probes[ask.tag] = (ask.u, loss)  # type: ignore[assignment]
+            assert ask.u is not None  # a probe always has its point
+            self._probes[ask.tag] = (ask.u, loss)
             expected = 2 if self.method == "spsa" else 2 * len(self._floats)
             if len(self._probes) == expected:
                 self._estimating = False
@@ -436,13 +438,14 @@ class GradientSampler(Sampler):
 
     def _consider_start(self, trial: Trial) -> None:
         """Keep the best complete start-phase trial whose float values all lie in the space."""
-        if trial.state is not TrialState.COMPLETE or not _is_real(trial.value) or not math.isfinite(trial.value):
+        if trial.state is not TrialState.COMPLETE or not is_real(trial.value) or not math.isfinite(trial.value):
             return
         if self._unit(trial.params) is None:
             return
         if not all(self.space[n].contains(v) for n, v in trial.params.items() if n in self.space):
             return
-        if self._start is None or self.sign * float(trial.value) < self.sign * float(self._start.value):  # type: ignore[arg-type]
+        start = self._start
+        if start is None or start.value is None or self.sign * trial.value < self.sign * start.value:
             self._start = trial
 
     def _pop(self, trial: Trial) -> _Ask | None:
@@ -487,7 +490,7 @@ class GradientSampler(Sampler):
         grad = trial.user_attrs.get("grad") if isinstance(trial.user_attrs, Mapping) else None
         if not isinstance(grad, Mapping):
             return None
-        missing = [n for n in self._floats if not _is_real(grad.get(n))]
+        missing = [n for n in self._floats if not is_real(grad.get(n))]
         if missing:
             note = f"trial {trial.number} reported a gradient without {', '.join(missing)}: the gradient is estimated"
             if note not in self.notes:
@@ -498,7 +501,7 @@ class GradientSampler(Sampler):
             dim = self.space[name]
             assert isinstance(dim, Float)
             x = trial.params.get(name)
-            if not dim.contains(x):
+            if x is None or not dim.contains(x):
                 return None
             dx_du = x * (math.log(dim.high) - math.log(dim.low)) if dim.log else dim.high - dim.low
             g.append(self.sign * float(grad[name]) * dx_du)
@@ -525,13 +528,11 @@ class GradientSampler(Sampler):
         return True
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
 def _canonical(dim: Dimension, value: Any) -> Any:
     if isinstance(dim, Int):
         return int(value)
     if isinstance(dim, Categorical):
-        return dim.choices[dim.index(value)]  # type: ignore[index]
+        i = dim.index(value)
+        assert i is not None  # callers pass legal values only
+        return dim.choices[i]
     return float(value)

@@ -8,10 +8,10 @@ whose digits are positions in each dimension's grid (the last dimension varies f
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
@@ -47,7 +47,7 @@ class GridSampler(Sampler):
     schedulable = False
 
     def __init__(self, points: int = 5, sample: bool = False) -> None:
-        if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 1:
+        if not is_int(points) or points < 1:
             raise OptionError(f"grid points must be an integer >= 1, got {points!r}")
         if not isinstance(sample, bool):
             raise OptionError(f"grid sample must be True or False, got {sample!r}")
@@ -182,7 +182,7 @@ def _position(dim: Dimension, values: list[Any], value: Any) -> int | None:
     """Where ``value`` sits in ``dim``'s grid values: by choice index for categoricals, by value for numbers."""
     if isinstance(dim, Categorical):
         return dim.index(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         return None
     if isinstance(dim, Int):
         if not float(value).is_integer():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import is_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import stable_hash
 from hpmagic.schedulers._base import TrialRequest
@@ -57,9 +57,7 @@ class ASHAScheduler(SegmentScheduler):
 
     def __init__(self, eta: int = 3, min_resource: int | None = None) -> None:
         self.eta = check_eta(eta, "asha")
-        if min_resource is not None and (
-            isinstance(min_resource, bool) or not isinstance(min_resource, numbers.Integral) or min_resource < 1
-        ):
+        if min_resource is not None and (not is_int(min_resource) or min_resource < 1):
             raise OptionError(f"asha: min_resource must be an integer >= 1 or None, got {min_resource!r}")
         self.grace = None if min_resource is None else int(min_resource)
 

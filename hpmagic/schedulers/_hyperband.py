@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import is_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import stable_hash
 from hpmagic.schedulers._base import TrialRequest
@@ -23,7 +23,7 @@ __all__ = ["HyperbandScheduler", "bracket_plan", "check_eta"]
 
 def check_eta(eta: Any, who: str) -> int:
     """``eta`` as an int >= 2, or an OptionError naming the strategy."""
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
+    if not is_int(eta) or eta < 2:
         raise OptionError(f"{who}: eta must be an integer >= 2, got {eta!r}")
     return int(eta)
 

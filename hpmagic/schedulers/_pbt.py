@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.schedulers._base import TrialRequest
 from hpmagic.schedulers._segments import SegmentScheduler
@@ -75,18 +75,16 @@ class PBTScheduler(SegmentScheduler):
         resample_probability: float = 0.25,
         perturb: Sequence[float] = (0.8, 1.2),
     ) -> None:
-        if isinstance(population, bool) or not isinstance(population, numbers.Integral) or population < 2:
+        if not is_int(population) or population < 2:
             raise OptionError(f"pbt: population must be an integer >= 2, got {population!r}")
-        if interval is not None and (
-            isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1
-        ):
+        if interval is not None and (not is_int(interval) or interval < 1):
             raise OptionError(f"pbt: interval must be an integer >= 1 or None, got {interval!r}")
-        if not _real(quantile) or not 0 < quantile <= 0.5:
+        if not is_real(quantile) or not 0 < quantile <= 0.5:
             raise OptionError(f"pbt: quantile must be a number in (0, 0.5], got {quantile!r}")
-        if not _real(resample_probability) or not 0 <= resample_probability <= 1:
+        if not is_real(resample_probability) or not 0 <= resample_probability <= 1:
             raise OptionError(f"pbt: resample_probability must be a number in [0, 1], got {resample_probability!r}")
         factors = tuple(perturb) if isinstance(perturb, Iterable) and not isinstance(perturb, str) else ()
-        if not factors or not all(_real(f) and math.isfinite(f) and f > 0 for f in factors):
+        if not factors or not all(is_real(f) and math.isfinite(f) and f > 0 for f in factors):
             raise OptionError(f"pbt: perturb must be a non-empty list of positive factors, got {perturb!r}")
         self.population = int(population)
         self.interval = None if interval is None else int(interval)
@@ -204,10 +202,6 @@ def _perturb(dim: Dimension, value: Any, factor: float) -> Any:
         return int(min(max(moved, dim.low), dim.high))
     assert isinstance(dim, Float)
     return float(min(max(float(value) * factor, dim.low), dim.high))
-
-
-def _real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def pbt_schedule(study: Any) -> dict[int, list[tuple[int, int, dict[str, Any], float | None]]]:

@@ -120,7 +120,7 @@ class OptionSpec:
         return _type_name(self.annotation)
 
 
-def describe_options(cls: type) -> list[OptionSpec]:
+def describe_options(cls: type[Sampler] | type[Scheduler]) -> list[OptionSpec]:
     """The options of ``cls``: its constructor's keyword parameters (a scheduler's ``sampler`` excluded)."""
     try:
         hints = typing.get_type_hints(cls.__init__)
@@ -201,7 +201,7 @@ def _fits(annotation: Any, value: Any) -> bool:
     return True  # an annotation this check does not know: the constructor validates
 
 
-def check_options(cls: type, options: Mapping[str, Any], who: str) -> None:
+def check_options(cls: type[Sampler] | type[Scheduler], options: Mapping[str, Any], who: str) -> None:
     """An OptionError for an unknown option or a value of the wrong type, naming the valid ones."""
     specs = {s.name: s for s in describe_options(cls)}
     unknown = sorted(set(options) - set(specs))
@@ -317,7 +317,11 @@ def strategy_tabs(label: str) -> tuple[str, ...]:
 def strategy_help() -> str:
     """Every strategy and scheduler with its options, for ``%%tune?`` and the README."""
     lines = []
-    for kind, table in (("strategies", SAMPLERS), ("schedulers", SCHEDULERS)):
+    tables: tuple[tuple[str, Mapping[str, type[Sampler] | type[Scheduler]]], ...] = (
+        ("strategies", SAMPLERS),
+        ("schedulers", SCHEDULERS),
+    )
+    for kind, table in tables:
         lines.append(f"{kind.capitalize()}:")
         for name, cls in sorted(table.items()):
             specs = describe_options(cls)
