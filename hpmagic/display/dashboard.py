@@ -130,8 +130,8 @@ DASHBOARD_CSS = """
 STATIC_CSS = """
 .hpmagic-static { max-width: 100%; overflow-x: auto; }
 .hpmagic-static img { max-width: 100%; height: auto; }
-.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets:not(:has(*))):has(+ .jp-OutputArea-child
-  .hpmagic-static) { display: none; }
+.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets):not(:has(> .jp-OutputArea-output > *)):has(
+  + .jp-OutputArea-child .hpmagic-static) { display: none; }
 """
 
 
