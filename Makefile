@@ -1,6 +1,6 @@
 # make demo: run notebooks/quickstart.ipynb for real in a Jupyter kernel and print its results.
 # make test: run the whole test suite.
-# make lint: ruff check and ruff format --check.
+# make lint: ruff check, ruff format --check, and mypy over hpmagic/ (configured in pyproject.toml).
 # make browser-deps: install Debian's Chromium for the browser tests (tests/browser), if it is missing (root only).
 # All of them use one virtual environment, .venv, created and filled on first use.
 
@@ -52,6 +52,7 @@ browser-deps:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench-dashboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/dashboard_overhead.py
