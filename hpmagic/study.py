@@ -10,18 +10,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import math
-import numbers
 import os
 import secrets
 import time
-import traceback as tb
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from hpmagic._checks import is_int, is_real
-from hpmagic.capture import capture_output
-from hpmagic.context import TrialContext, TrialPruned
+from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.events import (
     Event,
@@ -33,6 +29,9 @@ from hpmagic.events import (
     TrialReported,
     TrialStarted,
 )
+from hpmagic.execution._run import finish as _finish
+from hpmagic.execution._run import one_line as _one_line
+from hpmagic.execution._run import run_trial
 from hpmagic.results import results_html, results_text
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
@@ -46,7 +45,6 @@ from hpmagic.types import Direction, FinishReason, StudyState
 __all__ = ["DIRECTIONS", "Objective", "Study", "as_scheduler", "create_study", "load_study"]
 
 DIRECTIONS = tuple(d.value for d in Direction)
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class Objective(Protocol):
@@ -402,25 +400,6 @@ class Study:
         emit(finished)
         return finished
 
-    @staticmethod
-    def _finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
-        """The trial's value: the mean over its repeats (with their spread kept), and its held-out test value."""
-        values = []
-        for i, raw in enumerate(raws):
-            value, problem = objective_value(raw)
-            if value is None:
-                where = f" (repeat {i}, tune.seed={i})" if len(raws) > 1 else ""
-                _finish(trial, TrialState.FAILED, error=f"{problem}{where}")
-                return
-            values.append(value)
-        mean, std = _mean_and_std(values)
-        if len(values) > 1:
-            trial.user_attrs["values"] = values
-            trial.user_attrs["value_std"] = std
-        if tests:
-            trial.user_attrs["test"] = _mean_and_std(tests)[0]
-        _finish(trial, TrialState.COMPLETE, value=mean)
-
     def _next_number(self) -> int:
         return self.trials[-1].number + 1 if self.trials else 0
 
@@ -441,43 +420,18 @@ class Study:
 
     def _run_one(self, objective: Objective, search: Scheduler, emit: _Emitter, repeats: int = 1) -> Trial:
         trial, request = self._start_trial(search, emit)
-        proposed = request.params
-        ctx = TrialContext(
+        run_trial(
+            objective,
             trial,
             self.space,
-            proposed,
+            request.params,
             search,
-            on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
             budget=trial.user_attrs.get("budget"),
             snapshots=self.snapshots,
             resume_from=request.resume_from,
+            repeats=repeats,
+            on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
         )
-        if ctx.start_step:
-            trial.user_attrs["start"] = ctx.start_step
-
-        raws: list[Any] = []
-        error: BaseException | None = None
-        with capture_output() as (out, err):
-            try:
-                with ctx:
-                    for repeat in range(repeats):
-                        ctx.begin_repeat(repeat)
-                        raws.append(objective(ctx))
-            except KeyboardInterrupt:
-                trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
-                if not trial.params:
-                    trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was to try
-                raise
-            except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
-                error = exc
-        if isinstance(error, TrialPruned):
-            last = trial.intermediate[-1][1] if trial.intermediate else None
-            _finish(trial, TrialState.PRUNED, value=last, error=str(error))
-        elif error is not None:
-            _finish(trial, TrialState.FAILED, error=_one_line(error), traceback=user_traceback(error))
-        else:
-            self._finish_values(trial, raws, ctx.test_values)
-        trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
         self._complete(trial, search, objective, emit)
         return trial
 
@@ -510,13 +464,6 @@ def _without_held_out(trial: Trial) -> Trial:
         return trial
     attrs = {k: v for k, v in trial.user_attrs.items() if k != "test"}
     return dataclasses.replace(trial, user_attrs=attrs)
-
-
-def _mean_and_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def create_study(
@@ -580,56 +527,6 @@ def load_study(name: str, storage: str | os.PathLike[str] | Storage, space: Spac
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
-
-
-def objective_value(raw: Any) -> tuple[float | None, str | None]:
-    """``(value, None)`` for a finite real number, else ``(None, reason)``: the strategy never sees garbage."""
-    value = raw
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        item = getattr(value, "item", None)
-        size = getattr(value, "size", None)
-        if item is not None and (size == 1 or getattr(value, "shape", None) == ()):
-            try:
-                value = item()
-            except Exception:  # noqa: BLE001
-                pass
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        shown = repr(raw)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return None, f"the objective must be a real number, got {type(raw).__name__} {shown}"
-    value = float(value)
-    if not math.isfinite(value):
-        return None, f"the objective was {value}, not a finite number"
-    return value, None
-
-
-def user_traceback(exc: BaseException) -> str:
-    """The traceback with hpmagic's own frames removed, so it points at the user's lines."""
-    te = tb.TracebackException.from_exception(exc)
-    te.stack = tb.StackSummary.from_list(
-        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
-    )
-    return "".join(te.format())
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _finish(
-    trial: Trial,
-    state: TrialState,
-    *,
-    value: float | None = None,
-    error: str | None = None,
-    traceback: str | None = None,
-) -> None:
-    trial.state = state
-    trial.value = value
-    trial.error = error
-    trial.traceback = traceback
-    trial.finished_at = time.time()
 
 
 def _seconds(s: float) -> str:

@@ -1,0 +1,171 @@
+"""Running one trial: the same code in the kernel and on a Dask worker.
+
+``run_trial`` calls the objective with a ``TrialContext`` (markers ask it for values, ``tune.report`` goes through it),
+captures what the trial prints, and turns what the objective returned or raised into the trial's state and value.
+Nothing here touches the store, the events or the strategy's bookkeeping: the study loop does that with the result,
+wherever the trial ran.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import time
+import traceback as tb
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hpmagic.capture import capture_output
+from hpmagic.context import TrialContext, TrialPruned
+from hpmagic.snapshots import SnapshotStore
+from hpmagic.space import Dimension, Space
+from hpmagic.trial import Trial, TrialState
+
+__all__ = ["Policy", "finish", "mean_and_std", "objective_value", "one_line", "run_trial", "user_traceback"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Policy(Protocol):
+    """What a running trial asks of the search: values of markers created at run time, and whether to stop."""
+
+    def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any: ...
+
+    def report(self, trial: Trial, step: int, value: float) -> bool: ...
+
+
+def run_trial(
+    objective: Callable[[TrialContext], Any],
+    trial: Trial,
+    space: Space,
+    proposed: dict[str, Any],
+    policy: Policy,
+    *,
+    budget: int | None = None,
+    snapshots: SnapshotStore | None = None,
+    resume_from: int | None = None,
+    repeats: int = 1,
+    on_report: Callable[[int, float], None] | None = None,
+) -> TrialContext:
+    """Run ``trial`` to its end and fill in its state, value, error, output and intermediate values.
+
+    Exceptions from the user's code (and ``SystemExit``) fail this trial only; ``TrialPruned`` prunes it; a
+    ``KeyboardInterrupt`` is re-raised after the output is saved. Returns the context (its ``namespace`` holds the
+    trial's variables, for the cell objective).
+    """
+    ctx = TrialContext(
+        trial,
+        space,
+        proposed,
+        policy,  # type: ignore[arg-type]  # a scheduler, or a worker's proxy of one
+        on_report=on_report,
+        budget=budget,
+        snapshots=snapshots,
+        resume_from=resume_from,
+    )
+    if ctx.start_step:
+        trial.user_attrs["start"] = ctx.start_step
+    raws: list[Any] = []
+    error: BaseException | None = None
+    with capture_output() as (out, err):
+        try:
+            with ctx:
+                for repeat in range(repeats):
+                    ctx.begin_repeat(repeat)
+                    raws.append(objective(ctx))
+        except KeyboardInterrupt:
+            trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+            if not trial.params:
+                trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was to try
+            raise
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
+            error = exc
+    if isinstance(error, TrialPruned):
+        last = trial.intermediate[-1][1] if trial.intermediate else None
+        finish(trial, TrialState.PRUNED, value=last, error=str(error))
+    elif error is not None:
+        finish(trial, TrialState.FAILED, error=one_line(error), traceback=user_traceback(error))
+    else:
+        finish_values(trial, raws, ctx.test_values)
+    trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+    return ctx
+
+
+def finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
+    """The trial's value: the mean over its repeats (with their spread kept), and its held-out test value."""
+    values = []
+    for i, raw in enumerate(raws):
+        value, problem = objective_value(raw)
+        if value is None:
+            where = f" (repeat {i}, tune.seed={i})" if len(raws) > 1 else ""
+            finish(trial, TrialState.FAILED, error=f"{problem}{where}")
+            return
+        values.append(value)
+    mean, std = mean_and_std(values)
+    if len(values) > 1:
+        trial.user_attrs["values"] = values
+        trial.user_attrs["value_std"] = std
+    if tests:
+        trial.user_attrs["test"] = mean_and_std(tests)[0]
+    finish(trial, TrialState.COMPLETE, value=mean)
+
+
+def objective_value(raw: Any) -> tuple[float | None, str | None]:
+    """``(value, None)`` for a finite real number, else ``(None, reason)``: the strategy never sees garbage."""
+    value = raw
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        item = getattr(value, "item", None)
+        size = getattr(value, "size", None)
+        if item is not None and (size == 1 or getattr(value, "shape", None) == ()):
+            try:
+                value = item()
+            except Exception:  # noqa: BLE001
+                pass
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        shown = repr(raw)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return None, f"the objective must be a real number, got {type(raw).__name__} {shown}"
+    value = float(value)
+    if not math.isfinite(value):
+        return None, f"the objective was {value}, not a finite number"
+    return value, None
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback with hpmagic's own frames removed, so it points at the user's lines."""
+    te = tb.TracebackException.from_exception(exc)
+    te.stack = tb.StackSummary.from_list(
+        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    )
+    return "".join(te.format())
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def finish(
+    trial: Trial,
+    state: TrialState,
+    *,
+    value: float | None = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> None:
+    """Set a trial's final state (and stamp when it ended)."""
+    trial.state = state
+    trial.value = value
+    trial.error = error
+    trial.traceback = traceback
+    trial.finished_at = time.time()
+
+
+def mean_and_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
