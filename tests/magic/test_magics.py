@@ -372,7 +372,8 @@ def test_background_study_leaves_the_shell_usable_and_publishes_at_the_end(ip, c
         assert time.monotonic() < deadline, "the background study did not finish"
         time.sleep(0.05)
     magics = ip.magics_manager.registry["TuneMagics"]
-    magics._background["bg"].join(10)
+    magics._background["bg"].join(30)
+    assert not magics._background["bg"].is_alive(), "the background study's thread did not end"
     out = capsys.readouterr().out
     assert "runs in the background" in out
     assert "notebook still usable" in out
@@ -387,10 +388,14 @@ def test_background_study_stops_on_request(ip):
     cell = "import time\nx = tune.uniform(0, 1)\ntime.sleep(0.1)\nx\n"
     run(ip, "--strategy random --trials 200 --seed 0 --background --name bg-stop", cell)
     study = hpmagic.tune.study
+    deadline = time.monotonic() + 30
     while len(study.trials) < 3:
+        assert time.monotonic() < deadline, "the background study did not start 3 trials"
         time.sleep(0.02)
     study.stop()
-    ip.magics_manager.registry["TuneMagics"]._background["bg-stop"].join(10)
+    thread = ip.magics_manager.registry["TuneMagics"]._background["bg-stop"]
+    thread.join(30)
+    assert not thread.is_alive(), "the background study did not stop"
     assert study.last_finish.reason == "stopped"
     assert 3 <= len(study.trials) < 200
     assert all(t.state is TrialState.COMPLETE for t in study.trials)

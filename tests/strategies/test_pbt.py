@@ -40,10 +40,13 @@ class TestPBTConformance(StrategyConformance):
         return make((1, 9), population=200)
 
 
-def run_rounds(strategy: PBTScheduler, space: Space, objective: Any, *, seed: int = 0) -> list[tuple[Any, Trial]]:
+def run_rounds(
+    strategy: PBTScheduler, space: Space, objective: Any, *, seed: int = 0, limit: int = 10_000
+) -> list[tuple[Any, Trial]]:
     strategy.setup(space, direction="minimize", seed=seed)
     out = []
     while not strategy.is_exhausted():
+        assert len(out) < limit, f"PBT's schedule did not end within {limit} trials"
         request = strategy.ask(len(out))
         value = objective(request.params)
         trial = Trial(
