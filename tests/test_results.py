@@ -9,11 +9,23 @@ from typing import Any
 import pytest
 
 from hpmagic.context import TrialContext
-from hpmagic.results import format_value, results_html, results_text
+from hpmagic.results import (
+    end_word,
+    failure_cause,
+    failure_groups,
+    fidelity_cell,
+    fidelity_columns,
+    format_value,
+    results_html,
+    results_text,
+    sort_trials,
+    trial_rows,
+    value_text,
+)
 from hpmagic.space import Categorical, Float, Space
 from hpmagic.strategies import get_strategy
 from hpmagic.study import Study, create_study
-from hpmagic.trial import TrialState
+from hpmagic.trial import Trial, TrialState
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -201,3 +213,106 @@ def test_text_limit_and_maximize_header() -> None:
 )
 def test_format_value(value: Any, text: str) -> None:
     assert format_value(value) == text
+
+
+SKLEARN_TRACEBACK = """\
+Traceback (most recent call last):
+  File "<cell>", line 5, in <module>
+    search.fit(X, y)
+ValueError:
+All the 5 fits failed.
+It is very likely that your model is misconfigured.
+You can try to debug the error by setting error_score='raise'.
+
+Below are more details about the failures:
+--------------------------------------------------------------------------------
+5 fits failed with the following error:
+Traceback (most recent call last):
+  File "sklearn/model_selection/_validation.py", line 866, in _fit_and_score
+    estimator.fit(X_train, y_train, **fit_params)
+ValueError: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty.
+"""
+
+CHAINED_TRACEBACK = """\
+Traceback (most recent call last):
+  File "<cell>", line 3, in <module>
+    load(path)
+FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "<cell>", line 5, in <module>
+    raise RuntimeError("could not prepare the data") from exc
+RuntimeError: could not prepare the data
+"""
+
+
+def _failed(number: int, error: str, traceback: str | None = None) -> Trial:
+    return Trial(
+        number=number, state=TrialState.FAILED, error=error, traceback=traceback, started_at=0.0, finished_at=1.0
+    )
+
+
+def test_failure_cause_is_the_innermost_error() -> None:
+    wrapped = _failed(0, "ValueError: All the 5 fits failed.", SKLEARN_TRACEBACK)
+    assert failure_cause(wrapped) == ("ValueError: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty.")
+    chained = _failed(1, "RuntimeError: could not prepare the data", CHAINED_TRACEBACK)
+    assert failure_cause(chained) == "FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'"
+    plain = _failed(2, "KeyError: 'x'", "Traceback (most recent call last):\n  File ...\nKeyError: 'x'\n")
+    assert failure_cause(plain) == "KeyError: 'x'"
+    assert failure_cause(_failed(3, "objective is None")) == "objective is None"
+
+
+def test_identical_failures_are_grouped_most_frequent_first() -> None:
+    trials = [_failed(n, "ValueError: All the 5 fits failed.", SKLEARN_TRACEBACK) for n in (1, 4, 6)]
+    trials += [_failed(2, "RuntimeError: x", CHAINED_TRACEBACK), Trial(number=3, state=TrialState.COMPLETE, value=1.0)]
+    groups = failure_groups(trials)
+    assert groups == [
+        ("ValueError: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty.", [1, 4, 6]),
+        ("FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'", [2]),
+    ]
+
+
+def test_end_words_read_right() -> None:
+    assert end_word("timeout") == "timed out"
+    assert end_word("budget") == end_word("exhausted") == "finished"
+    assert end_word("stopped") == "stopped" and end_word(None) == ""
+
+
+def test_sort_trials_covers_every_trial_with_ties_oldest_first() -> None:
+    def done(n: int, value: float, seconds: float) -> Trial:
+        return Trial(number=n, state=TrialState.COMPLETE, value=value, started_at=0.0, finished_at=seconds)
+
+    trials = [done(0, 2.0, 0.5), done(1, 1.0, 0.481), done(2, 1.0, 0.3), done(3, 3.0, 0.023), _failed(4, "E: x")]
+    assert [t.number for t in sort_trials(trials)] == [1, 2, 0, 3, 4]
+    assert [t.number for t in sort_trials(trials, "value", True)] == [3, 0, 1, 2, 4]
+    assert [t.number for t in sort_trials(trials, direction="maximize")] == [3, 0, 1, 2, 4]
+    assert sort_trials(trials, "duration")[0].number == 3  # the 23 ms trial, wherever it ranks by value
+
+
+def test_repeats_and_multi_fidelity_columns_in_every_view() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    study = create_study(space=space, name="mf", seed=0)
+    study.resource = (1, 9)
+    attrs = [
+        {"values": [0.5, 0.7], "value_std": 0.1414, "budget": 3, "bracket": 1, "rung": 0},
+        {"values": [0.2, 0.4], "value_std": 0.1414, "budget": 9, "start": 3, "bracket": 1, "rung": 1, "continues": 0},
+    ]
+    for n, a in enumerate(attrs):
+        trial = Trial(number=n, params={"x": 0.1 * n}, state=TrialState.COMPLETE, value=0.6 - 0.3 * n)
+        trial.user_attrs.update(a)
+        trial.finished_at = trial.started_at + 1
+        study.trials.append(trial)
+        study._update_best(trial)
+    assert value_text(study.trials[1]) == "0.3 ± 0.14"
+    assert fidelity_columns(study.trials) == ["budget", "rung", "continues"]
+    assert [fidelity_cell(study.trials[1], c) for c in ("budget", "rung", "continues")] == ["3..9", "b1 r1", "#0"]
+    text = results_text(study)
+    assert "0.3 ± 0.14" in text and "budget 1..9 per trial" in text.splitlines()[0]
+    header = parse(results_html(study)).header
+    assert header[:4] == ["#", "budget", "rung", "continues"]
+    rows = trial_rows(study)
+    assert rows[1]["value"] == pytest.approx(0.3) and rows[1]["value_std"] == pytest.approx(0.1414)
+    assert rows[1]["repeats"] == 2 and rows[1]["budget"] == 9 and rows[1]["continues"] == 0
+    assert rows[1]["rung"] == 1 and rows[1]["x"] == pytest.approx(0.1)

@@ -88,6 +88,8 @@ class ProgressTracker:
         self._durations: list[float] = []
         self._planned: int | None = None
         self.finish_reason: str | None = None
+        #: A stored study's wall-clock span (first start to last end), shown instead of time since loading it.
+        self.stored_elapsed: float | None = None
 
     def handle(self, event: Event) -> None:
         """Update the counts from one engine event (O(1))."""
@@ -101,6 +103,7 @@ class ProgressTracker:
             self.running, self.max_running, self._durations = {}, 0, []
             self._planned = planned_trials(event.study, event)
             self.finish_reason = None
+            self.stored_elapsed = None
         elif isinstance(event, TrialStarted):
             self.running[event.trial.number] = event.trial
             self.max_running = max(self.max_running, len(self.running))
@@ -128,6 +131,9 @@ class ProgressTracker:
         self.failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
         self.n_trials = None
         self.finish_reason = str(study.last_finish.reason) if study.last_finish is not None else "budget"
+        starts = [t.started_at for t in study.trials]
+        ends = [t.finished_at for t in study.trials if t.finished_at is not None]
+        self.stored_elapsed = max(ends) - min(starts) if starts and ends else 0.0
 
     def _end_pause(self) -> None:
         if self._paused_at is not None:
@@ -143,7 +149,9 @@ class ProgressTracker:
         return planned if planned is not None else self.n_trials
 
     def elapsed(self, now: float | None = None) -> float:
-        """Seconds since the run started, paused time excluded."""
+        """Seconds since the run started, paused time excluded (a stored study: the span of its trials)."""
+        if self.stored_elapsed is not None:
+            return self.stored_elapsed
         now = time.monotonic() if now is None else now
         paused = self.paused_for + (now - self._paused_at if self._paused_at is not None else 0.0)
         return max(now - self.started - paused, 0.0)
@@ -155,7 +163,7 @@ class ProgressTracker:
         if total is not None and self.finish_reason is None:
             left = max(total - self.done, 0)
             ran = self.done - self._done_before
-            in_flight = max(len(self.running), 1)
+            in_flight = max(len(self.running), self.max_running, 1)  # how many run at once
             mean = sum(self._durations) / len(self._durations) if self._durations else None
             if left == 0:
                 left_by_count = 0.0
