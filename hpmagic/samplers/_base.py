@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +12,27 @@ from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 from hpmagic.types import Direction
 
-__all__ = ["Sampler", "stable_hash"]
+__all__ = ["DynamicPolicy", "Sampler", "SeededDynamic", "stable_hash"]
+
+#: Decides the value of a marker created while a trial runs: ``policy(trial, name, dim) -> value``. Picklable, so a
+#: trial on a Dask worker decides exactly as it would in the kernel.
+DynamicPolicy = Callable[[Trial, str, Dimension], Any]
+
+
+class SeededDynamic:
+    """Run-time markers drawn at random from a seed: per trial number, or per ``user_attrs[key]`` (a configuration
+    that several trials continue keeps its values)."""
+
+    def __init__(self, seed: int, salt: int = 0, key: str | None = None) -> None:
+        self.seed, self.salt, self.key = int(seed), int(salt), key
+
+    def __call__(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        if self.key is None:
+            entropy = [self.seed, trial.number, stable_hash(name)]
+        else:
+            which = trial.user_attrs.get(self.key, -1 - trial.number)
+            entropy = [self.seed, self.salt, int(which) & 0xFFFFFFFF, stable_hash(name)]
+        return dim.sample(np.random.default_rng(entropy))
 
 
 class Sampler(abc.ABC):
@@ -97,9 +117,12 @@ class Sampler(abc.ABC):
         """Learn from a finished trial (its ``number`` is the one asked with). The default ignores it."""
 
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
-        """A value for a marker created while ``trial`` runs (not in the static space). Default: seeded random."""
-        rng = np.random.default_rng([self.seed, trial.number, stable_hash(name)])
-        return dim.sample(rng)
+        """A value for a marker created while ``trial`` runs (not in the static space): its policy's."""
+        return self.dynamic_policy(trial)(trial, name, dim)
+
+    def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
+        """How ``trial`` (just asked) picks values of markers created while it runs. Default: seeded random."""
+        return SeededDynamic(self.seed)
 
     def is_exhausted(self) -> bool:
         """True when the sampler has nothing left to propose (a finished grid)."""

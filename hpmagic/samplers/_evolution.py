@@ -17,7 +17,7 @@ import numpy as np
 
 from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
-from hpmagic.samplers._base import Sampler, stable_hash
+from hpmagic.samplers._base import DynamicPolicy, Sampler, stable_hash
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial, TrialState
 
@@ -168,18 +168,12 @@ class EvolutionSampler(Sampler):
         self._outstanding.pop(trial.number, None)
         self._join(trial)
 
-    def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
+    def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
         """Inherit the parent's value of a marker created at run time (mutated if chosen); else draw one."""
         proposal = self._outstanding.get(trial.number)
         if proposal is None:
-            return super().sample_dynamic(trial, name, dim)
-        rng = np.random.default_rng([self.seed, proposal.index, stable_hash(name)])
-        value = proposal.genes.get(name, _GAP)
-        if value is _GAP or not dim.contains(value):
-            return dim.sample(rng)
-        if name in proposal.mutate:
-            return self._mutate_value(dim, value, rng)
-        return _canonical(dim, value)
+            return super().dynamic_policy(trial)
+        return _Inherited(self.seed, proposal.index, dict(proposal.genes), frozenset(proposal.mutate), self.sigma)
 
     # -- evolution ---------------------------------------------------------------------------------------------
 
@@ -244,20 +238,7 @@ class EvolutionSampler(Sampler):
 
     def _mutate_value(self, dim: Dimension, value: Any, rng: np.random.Generator) -> Any:
         """One gene mutated, within the dimension's type, bounds and scale."""
-        if isinstance(dim, Categorical):
-            current = dim.index(value)
-            others = [i for i in range(len(dim.choices)) if i != current]
-            return dim.choices[others[int(rng.integers(len(others)))]] if others else _canonical(dim, value)
-        noise = float(rng.normal(0.0, self.sigma))
-        u = _reflect(dim.to_unit(value) + noise)
-        new = dim.from_unit(u)
-        if isinstance(dim, Int) and new == value:
-            # The step stayed inside the integer's slice of the cube: move to the neighbour it pointed at instead,
-            # so that every mutation of a gene changes it.
-            step = 1 if noise >= 0 else -1
-            new = value + step if dim.low <= value + step <= dim.high else value - step
-            new = int(min(max(new, dim.low), dim.high))
-        return new
+        return mutate_value(dim, value, rng, self.sigma)
 
     # -- population ----------------------------------------------------------------------------------------------
 
@@ -313,3 +294,37 @@ def _gene_key(dim: Dimension, value: Any) -> Any:
 
 def _same(dim: Dimension, a: Any, b: Any) -> bool:
     return a is not _GAP and _gene_key(dim, a) == _gene_key(dim, b)
+
+
+def mutate_value(dim: Dimension, value: Any, rng: np.random.Generator, sigma: float) -> Any:
+    """One gene mutated, within the dimension's type, bounds and scale (``sigma``: the step in the unit cube)."""
+    if isinstance(dim, Categorical):
+        current = dim.index(value)
+        others = [i for i in range(len(dim.choices)) if i != current]
+        return dim.choices[others[int(rng.integers(len(others)))]] if others else _canonical(dim, value)
+    noise = float(rng.normal(0.0, sigma))
+    u = _reflect(dim.to_unit(value) + noise)
+    new = dim.from_unit(u)
+    if isinstance(dim, Int) and new == value:
+        # The step stayed inside the integer's slice of the cube: move to the neighbour it pointed at instead,
+        # so that every mutation of a gene changes it.
+        step = 1 if noise >= 0 else -1
+        new = value + step if dim.low <= value + step <= dim.high else value - step
+        new = int(min(max(new, dim.low), dim.high))
+    return new
+
+
+class _Inherited:
+    """Run-time markers of a child: the parent's genes, mutated where the child mutates; picklable for workers."""
+
+    def __init__(self, seed: int, index: int, genes: dict[str, Any], mutate: frozenset[str], sigma: float) -> None:
+        self.seed, self.index, self.genes, self.mutate, self.sigma = seed, index, genes, mutate, sigma
+
+    def __call__(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        rng = np.random.default_rng([self.seed, self.index, stable_hash(name)])
+        value = self.genes.get(name, _GAP)
+        if value is _GAP or not dim.contains(value):
+            return dim.sample(rng)
+        if name in self.mutate:
+            return mutate_value(dim, value, rng, self.sigma)
+        return _canonical(dim, value)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
-from hpmagic.samplers._base import Sampler
+from hpmagic.samplers._base import DynamicPolicy, Sampler, SeededDynamic
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial, TrialState
 
@@ -194,6 +194,12 @@ class GradientSampler(Sampler):
                     self.notes.append(f"{name!r} (created while the trial runs) is kept at the best trial's value")
                 return value
         return super().sample_dynamic(trial, name, dim)
+
+    def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
+        """For trials on other processes: during the descent, the best trial's values; else seeded draws."""
+        if self._descending and self._start is not None:
+            return _KeepValues(dict(self._start.params), SeededDynamic(self.seed))
+        return super().dynamic_policy(trial)
 
     @property
     def n_steps(self) -> int:
@@ -536,3 +542,14 @@ def _canonical(dim: Dimension, value: Any) -> Any:
         assert i is not None  # callers pass legal values only
         return dim.choices[i]
     return float(value)
+
+
+class _KeepValues:
+    """Run-time markers keep the given values where they are valid, else come from ``fallback``; picklable."""
+
+    def __init__(self, values: dict[str, Any], fallback: DynamicPolicy) -> None:
+        self.values, self.fallback = values, fallback
+
+    def __call__(self, trial: Trial, name: str, dim: Dimension) -> Any:
+        value = self.values.get(name, _MISSING)
+        return value if value is not _MISSING and dim.contains(value) else self.fallback(trial, name, dim)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hpmagic.samplers._base import Sampler
+from hpmagic.samplers._base import DynamicPolicy, Sampler
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 from hpmagic.types import Direction
@@ -128,6 +128,10 @@ class Scheduler(abc.ABC):
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
         """A value for a marker created while ``trial`` runs: the sampler's."""
         return self._sampler().sample_dynamic(trial, name, dim)
+
+    def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
+        """The picklable form of ``sample_dynamic`` for ``trial``, for trials that run on other processes."""
+        return self._sampler().dynamic_policy(trial)
 
     def is_exhausted(self) -> bool:
         """True when nothing is left to run: by default, when the sampler has nothing left."""

@@ -8,11 +8,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from hpmagic._checks import is_int
 from hpmagic.errors import OptionError
-from hpmagic.samplers._base import stable_hash
+from hpmagic.samplers._base import DynamicPolicy, SeededDynamic
 from hpmagic.schedulers._base import TrialRequest
 from hpmagic.schedulers._segments import SegmentScheduler
 from hpmagic.space import Dimension
@@ -173,5 +171,7 @@ class HyperbandScheduler(SegmentScheduler):
 
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
         """Markers created at run time get one value per configuration, so a promotion keeps its values."""
-        config = trial.user_attrs.get("config", -1 - trial.number)
-        return dim.sample(np.random.default_rng([self.seed, 1 << 20, int(config) & 0xFFFFFFFF, stable_hash(name)]))
+        return self.dynamic_policy(trial)(trial, name, dim)
+
+    def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
+        return SeededDynamic(self.seed, 1 << 20, "config")
