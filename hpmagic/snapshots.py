@@ -66,15 +66,6 @@ class SnapshotStore:
     def __len__(self) -> int:
         return len(self._memory) + len(self._on_disk)
 
-    @property
-    def memory_bytes(self) -> int:
-        return self._bytes
-
-    def drop(self, trial_number: int) -> None:
-        """Forget a trial's snapshot (a strategy knows it will never be continued)."""
-        with self._lock:
-            self._forget(trial_number)
-
     def close(self) -> None:
         """Delete the spill folder if this store made it."""
         with self._lock:

@@ -292,10 +292,6 @@ def _gene_key(dim: Dimension, value: Any) -> Any:
     return float(value) if isinstance(dim, Float) else int(value)
 
 
-def _same(dim: Dimension, a: Any, b: Any) -> bool:
-    return a is not _GAP and _gene_key(dim, a) == _gene_key(dim, b)
-
-
 def mutate_value(dim: Dimension, value: Any, rng: np.random.Generator, sigma: float) -> Any:
     """One gene mutated, within the dimension's type, bounds and scale (``sigma``: the step in the unit cube)."""
     if isinstance(dim, Categorical):

@@ -201,11 +201,6 @@ class GradientSampler(Sampler):
             return _KeepValues(dict(self._start.params), SeededDynamic(self.seed))
         return super().dynamic_policy(trial)
 
-    @property
-    def n_steps(self) -> int:
-        """Accepted descent steps so far (``t`` of the schedules)."""
-        return self._t
-
     # -- state machine ---------------------------------------------------------------------------------------------
 
     def _reset(self) -> None:
