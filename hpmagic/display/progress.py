@@ -56,12 +56,10 @@ class Progress:
 
 
 def planned_trials(study: Study | None, event: StudyStarted | None = None) -> int | None:
-    """The length of the strategy's schedule when it knows one (its optional ``planned_trials`` attribute)."""
-    for holder in (
-        getattr(event, "strategy", None),
-        getattr(study, "_strategy", None),
-        getattr(study, "strategy", None),
-    ):
+    """The length of the strategy's schedule when it knows one (``planned_trials`` on the event, the study or the
+    strategy object), else None."""
+    holders = [event, study, getattr(event, "strategy", None), getattr(study, "_strategy", None)]
+    for holder in holders:
         if holder is None or isinstance(holder, str):
             continue
         planned = getattr(holder, "planned_trials", None)

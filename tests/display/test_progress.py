@@ -46,6 +46,9 @@ def test_a_known_schedule_is_the_total():
     tracker3 = ProgressTracker()
     tracker3.handle(StudyStarted(study, "hyperband", 20, None))
     assert tracker3.total == 20
+    tracker4 = ProgressTracker()
+    tracker4.handle(StudyStarted(study, "hyperband", None, None, 46))  # the engine passes it on the event
+    assert tracker4.total == 46 and tracker4.progress().text.startswith("0/46 trials")
 
 
 def test_eta_counts_the_trials_that_run_at_once():
