@@ -259,6 +259,17 @@ def _builders() -> dict[str, Any]:
 
 def _evaluate(site: MarkerSite, user_ns: dict[str, Any], assigned_in_cell: set[str]) -> Dimension | None:
     """The marker's dimension, its arguments evaluated in the notebook's namespace before any trial runs."""
+    for kw in site.call.keywords:
+        if kw.arg != "name":
+            continue
+        try:
+            given = ast.literal_eval(kw.value)  # a literal name is checked now; a computed one when it runs
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if given is not None:
+            if not isinstance(given, str) or not given.strip():
+                shown = repr(given) if isinstance(given, str) else f"a {type(given).__name__}"
+                raise SpaceError(f"line {site.line}: a marker's name= must be a non-empty string, got {shown}")
     call = site.call
     node = ast.Expression(
         ast.Call(

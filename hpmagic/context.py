@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpmagic.errors import SpaceError
 from hpmagic.snapshots import SnapshotStore
-from hpmagic.space import Dimension, Space
+from hpmagic.space import Categorical, Dimension, Space
 from hpmagic.trial import Trial
 
 if TYPE_CHECKING:
@@ -109,6 +109,14 @@ class TrialContext:
         if name in self.trial.params:  # an earlier repetition of this configuration chose it
             return self.trial.params[name]
         value = self.proposed.get(name, _MISSING)
+        if isinstance(dim, Categorical) and value is not _MISSING:
+            # The cell builds its choices again each trial (new objects): steer by position, and hand the trial
+            # this run's own object, never the one another trial used (it may hold a fitted model).
+            static = self.space.get(name)
+            i = static.index(value) if isinstance(static, Categorical) and static.same_shape(dim) else None
+            if i is None:
+                i = dim.index(value)
+            value = dim.choices[i] if i is not None else _MISSING
         if value is _MISSING or not dim.contains(value):
             value = self.strategy.sample_dynamic(self.trial, name, dim)
         self.trial.params[name] = value

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["Tune", "tune"]
 
 
-
 class Tune:
     """Hyperparameter markers (``tune.uniform`` ...) and the latest results (``tune.best``, ``tune.study``)."""
 
@@ -161,25 +160,36 @@ class Tune:
         if dim.has_default:
             return dim.default
         if name in self._best_by_param and dim.contains(self._best_by_param[name]):
-            return self._best_by_param[name]
+            return _own(dim, self._best_by_param[name])
         if self.storage_path and os.path.isfile(self.storage_path):
             from hpmagic.storage import Storage  # imported here: only needed after a kernel restart
 
             try:
-                store = Storage(self.storage_path)
+                store = Storage.open_read_only(self.storage_path)
             except Exception:  # noqa: BLE001 - a missing or broken store just means "no stored value"
                 store = None
             if store is not None:
                 try:
-                    found, value = store.best_value_of(name)
+                    found, value = store.best_value_of(name, dim)
+                except Exception:  # noqa: BLE001 - a damaged store just means "no stored value"
+                    found, value = False, None
                 finally:
                     store.close()
                 if found and dim.contains(value):
-                    return value
+                    return _own(dim, value)
         raise MarkerValueError(
             f"tune.{_kind(dim)} {name!r} has no value outside a study: give it default=..., "
             "or run the cell with %%tune first"
         )
+
+
+def _own(dim: Dimension, value: Any) -> Any:
+    """The marker's own choice object for a remembered value (the cell built new ones since, e.g. ``Ridge()``)."""
+    if isinstance(dim, Categorical):
+        i = dim.index(value)
+        if i is not None:
+            return dim.choices[i]
+    return value
 
 
 def _kind(dim: Dimension) -> str:

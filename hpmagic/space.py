@@ -7,8 +7,10 @@ markers' syntax.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ import numpy as np
 
 from hpmagic.errors import SpaceError
 
-__all__ = ["Categorical", "Dimension", "Float", "Int", "Space"]
+__all__ = ["Categorical", "Dimension", "Float", "Int", "Space", "choice_key"]
 
 
 def _is_real(x: Any) -> bool:
@@ -37,6 +39,13 @@ def _finite(x: Any) -> bool:
 
 def _label(name: str | None) -> str:
     return f"'{name}'" if name else "marker"
+
+
+def _check_name(name: Any) -> None:
+    """A parameter's name is a non-empty string: it keys the store's JSON and the strategies' tables."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        shown = repr(name) if isinstance(name, str) else f"a {type(name).__name__}"
+        raise SpaceError(f"a marker's name= must be a non-empty string, got {shown}")
 
 
 class Dimension:
@@ -102,6 +111,7 @@ class Float(Dimension):
     kind: str = field(default="float", init=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         what = _label(self.name)
         if not _is_real(self.low) or not _is_real(self.high):
             raise SpaceError(f"{what}: bounds must be real numbers, got low={self.low!r}, high={self.high!r}")
@@ -170,6 +180,7 @@ class Int(Dimension):
     kind: str = field(default="int", init=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         what = _label(self.name)
         for bound in (self.low, self.high):
             if not _is_real(bound) or not _finite(bound) or not float(bound).is_integer():
@@ -234,6 +245,45 @@ class Int(Dimension):
 
 _MISSING = object()
 
+_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_))
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    """Equal numbers of the same Python kind: ``np.float64(0.1)`` and ``0.1`` (what the store gives back), but
+    not ``1`` and ``1.0``, which a choice list may hold as two different choices."""
+    a, b = (x.item() if isinstance(x, np.generic) else x for x in (a, b))
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def choice_key(value: Any) -> str | None:
+    """A key that names a choice the same way in every trial and every process: its type and its repr without
+    memory addresses (``Ridge(alpha=2.0)``; ``<Foo object>`` for a default repr, then its attributes too), or None
+    when its repr fails. Two choices with the same key are interchangeable for the search.
+    """
+    if isinstance(value, np.ndarray):
+        # A long array's repr elides its middle: key it by its contents instead.
+        try:
+            digest = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+        except Exception:  # noqa: BLE001 - object arrays: fall back to the repr
+            digest = None
+        if digest is not None:
+            return f"numpy.ndarray:{value.dtype}:{value.shape}:{digest}"
+    try:
+        text = _ADDRESS.sub("", repr(value))
+        if text != repr(value) and hasattr(value, "__dict__"):
+            text += _ADDRESS.sub("", repr(sorted(vars(value).items())))
+    except Exception:  # noqa: BLE001 - a repr that raises gives no key
+        return None
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}:{text}"
+
 
 class _NoDefault:
     """The value of ``default=`` when none was given: not None, so that None can be a choice's default."""
@@ -261,6 +311,7 @@ class Categorical(Dimension):
         return self._has_default
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         what = _label(self.name)
         choices = self.choices
         if (
@@ -282,14 +333,28 @@ class Categorical(Dimension):
             raise SpaceError(f"{what}: default={self.default!r} is not one of the choices {list(choices)!r}")
 
     def index(self, value: Any) -> int | None:
-        """Position of ``value`` among the choices, or None."""
+        """Position of ``value`` among the choices, or None.
+
+        A cell builds its choices again in every trial (``tune.choice([Ridge(), Lasso()])`` makes new objects each
+        time), and values come back from the store as plain JSON (``np.float64(0.1)`` as ``0.1``), so a match is,
+        in order: the same object; an equal value of the same type; an equal NumPy and Python number; the
+        one choice with the same stable key (``choice_key``: type and repr, memory addresses left out).
+        """
         for i, c in enumerate(self.choices):
             try:
                 if c is value or (type(c) is type(value) and bool(c == value)):
                     return i
-            except Exception:  # noqa: BLE001 - arrays and odd objects: compare by identity only
+            except Exception:  # noqa: BLE001 - arrays and odd objects: compared by their key below
                 continue
-        return None
+        if _is_number(value):
+            for i, c in enumerate(self.choices):
+                if _is_number(c) and _same_number(c, value):
+                    return i
+        key = choice_key(value)
+        if key is None:
+            return None
+        found = [i for i, c in enumerate(self.choices) if choice_key(c) == key]
+        return found[0] if found else None
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.choices[int(rng.integers(len(self.choices)))]

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpmagic._checks import is_int
 from hpmagic.errors import StorageError
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import Categorical, Dimension, Float, Int, Space, choice_key
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["CONTROL_ACTIONS", "SCHEMA_VERSION", "StudyRecord", "Storage", "open_storage"]
@@ -344,10 +345,11 @@ class Storage:
             for r in rows
         ]
 
-    def best_value_of(self, param: str) -> tuple[bool, Any]:
+    def best_value_of(self, param: str, dim: Dimension | None = None) -> tuple[bool, Any]:
         """The value of ``param`` in the best trial of the newest study that has it: ``(found, value)``.
 
-        Used by markers evaluated outside a study, after a kernel restart.
+        Used by markers evaluated outside a study, after a kernel restart. A choice stored by index (an object JSON
+        cannot hold) is found only with ``dim``, the marker's own choices, and is then that marker's object.
         """
         for study in self._query("SELECT id, direction FROM studies ORDER BY created_at DESC, id DESC", ()):
             order = "DESC" if study["direction"] == "maximize" else "ASC"
@@ -360,8 +362,11 @@ class Storage:
                 params = json.loads(row["params"])
                 if param in params:
                     value = params[param]
-                    if isinstance(value, dict) and "$choice" in value:
-                        return False, None  # an object that only the cell can rebuild
+                    if isinstance(dim, Categorical) or (isinstance(value, dict) and "$choice" in value):
+                        decoded = decode_params({param: value}, Space({param: dim}) if dim is not None else None)
+                        value = decoded[param]
+                        if not isinstance(dim, Categorical) or not dim.contains(value):
+                            return False, None  # an object that only the cell can rebuild
                     return True, value
                 break  # the best trial did not use it (conditional): look at older studies
         return False, None
@@ -727,7 +732,7 @@ def _is_plain(value: Any) -> bool:
 
 
 def encode_params(params: Mapping[str, Any], space: Space | None) -> dict[str, Any]:
-    """JSON-ready params; a choice that JSON cannot hold is stored as its index and repr."""
+    """JSON-ready params; a choice that JSON cannot hold is stored as its index, its key and its repr."""
     out: dict[str, Any] = {}
     for name, value in params.items():
         value = _py(value)
@@ -736,24 +741,52 @@ def encode_params(params: Mapping[str, Any], space: Space | None) -> dict[str, A
             continue
         dim = space.get(name) if space is not None else None
         index = dim.index(value) if isinstance(dim, Categorical) else None
-        out[name] = {"$choice": index, "$repr": repr(value)}
+        out[name] = {"$choice": index, "$key": choice_key(value), "$repr": _safe_repr(value)}
     return out
 
 
 def decode_params(stored: Mapping[str, Any], space: Space | None) -> dict[str, Any]:
-    """Inverse of ``encode_params``: stored indices become the space's choice objects again, when it has them."""
+    """Inverse of ``encode_params``: stored choices become the space's choice objects again, when it has them.
+
+    A stored index is checked against the stored key, so a cell whose choices were reordered since still maps
+    each trial to the right choice; a plain value (``0.1`` stored for ``np.float64(0.1)``) becomes the space's own
+    choice object, so strategies warm-started from a resumed study recognise it.
+    """
     out: dict[str, Any] = {}
     for name, value in stored.items():
+        dim = space.get(name) if space is not None else None
         if isinstance(value, dict) and "$choice" in value:
-            dim = space.get(name) if space is not None else None
-            i = value.get("$choice")
-            if isinstance(dim, Categorical) and isinstance(i, int) and 0 <= i < len(dim.choices):
-                out[name] = dim.choices[i]
-            else:
-                out[name] = value.get("$repr")
+            out[name] = _stored_choice(value, dim)
+        elif isinstance(dim, Categorical) and not isinstance(value, dict):
+            i = dim.index(value)
+            out[name] = dim.choices[i] if i is not None else value
         else:
             out[name] = value
     return out
+
+
+def _stored_choice(value: Mapping[str, Any], dim: Dimension | None) -> Any:
+    shown = value.get("$repr")
+    if not isinstance(dim, Categorical):
+        return shown
+    i, key = value.get("$choice"), value.get("$key")
+    n = len(dim.choices)
+    if is_int(i) and 0 <= i < n and (key is None or choice_key(dim.choices[i]) == key):
+        return dim.choices[i]
+    if isinstance(key, str):
+        for c in dim.choices:
+            if choice_key(c) == key:
+                return c
+    if key is None and is_int(i) and 0 <= i < n:
+        return dim.choices[i]
+    return shown
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a repr that raises must not lose the trial
+        return f"<{type(value).__name__} object>"
 
 
 def _py(value: Any) -> Any:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hpmagic.errors import StorageError
-from hpmagic.space import Categorical, Float, Int, Space
+from hpmagic.space import Categorical, Float, Int, Space, choice_key
 from hpmagic.storage import (
     SCHEMA_VERSION,
     Storage,
@@ -223,7 +223,7 @@ def test_objects_are_stored_as_index_and_repr(tmp_path: Path) -> None:
     store.add_trial(sid, finished(0, 1.0, opt=Marker), make_space())
     store.close()
     raw = sqlite3.connect(path).execute("SELECT params FROM trials").fetchone()[0]
-    assert json.loads(raw) == {"opt": {"$choice": 2, "$repr": repr(Marker)}}
+    assert json.loads(raw) == {"opt": {"$choice": 2, "$key": choice_key(Marker), "$repr": repr(Marker)}}
 
 
 def test_encode_decode_params_helpers() -> None:
@@ -231,7 +231,7 @@ def test_encode_decode_params_helpers() -> None:
     params = {"opt": (1, 2), "n": np.int64(7), "f": np.float32(0.5), "z": np.float64(2.25), "s": "x", "none": None}
     encoded = encode_params(params, space)
     json.dumps(encoded)  # JSON-ready
-    assert encoded["opt"] == {"$choice": 1, "$repr": "(1, 2)"}
+    assert encoded["opt"] == {"$choice": 1, "$key": "builtins.tuple:(1, 2)", "$repr": "(1, 2)"}
     assert encoded["n"] == 7 and type(encoded["n"]) is int
     assert encoded["f"] == 0.5 and type(encoded["f"]) is float
     decoded = decode_params(json.loads(json.dumps(encoded)), space)
