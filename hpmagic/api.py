@@ -9,6 +9,7 @@ from typing import Any
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError, SpaceError
 from hpmagic.events import Event
+from hpmagic.execution import make_executor
 from hpmagic.run import build_run
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import Scheduler
@@ -50,6 +51,9 @@ def optimize(
     repeats: int = 1,
     refine: bool = False,
     scheduler: str | None = None,
+    n_jobs: int = 1,
+    client: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -78,6 +82,10 @@ def optimize(
         refine: continue the study called ``name`` in ranges narrowed around its best trials (coarse to fine).
         scheduler: ``"hyperband"``, ``"asha"``, ``"median"`` or ``"pbt"``: decides budgets and early stops while the
             strategy proposes configurations (``strategy="bayes", scheduler="hyperband"`` is BOHB).
+        n_jobs: run this many trials at once in worker processes of a local Dask cluster (started once per process
+            and reused); with ``client``, the most trials at once (default: the cluster's worker threads).
+        client: a ``dask.distributed.Client`` of a running cluster to send trials to.
+        resources: Dask worker resources every trial claims, e.g. ``{"GPU": 1}``.
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -85,6 +93,11 @@ def optimize(
         raise SpaceError(f"space must map parameter names to tune.* markers, got {type(space).__name__}")
     space = space if isinstance(space, Space) else Space(space)
     check_budget(n_trials, timeout, max_failures, threads)  # before a study is written
+    executor = make_executor(
+        jobs=n_jobs if client is None or n_jobs != 1 else None,
+        client=client,
+        resources=dict(resources) if resources is not None else None,
+    )
     run = build_run(
         space=space,
         strategy=strategy,
@@ -112,5 +125,6 @@ def optimize(
         budget=run.budget,
         repeats=repeats,
         search_space=run.search_space,
+        executor=executor,
     )
     return run.study

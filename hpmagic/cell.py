@@ -16,7 +16,7 @@ from types import CodeType
 from typing import Any
 
 from hpmagic.context import TrialContext
-from hpmagic.errors import CellError, HpmagicError, SpaceError
+from hpmagic.errors import CellError, HpmagicError, OptionError, SpaceError
 from hpmagic.marker_names import MarkerSite, find_markers
 from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial
@@ -79,6 +79,38 @@ class CellObjective:
             for k, v in ns.items()
             if not (k.startswith("__") and k.endswith("__")) and (k not in base or base[k] is not v)
         }
+
+    def keep_variables(self, number: int, variables: dict[str, Any]) -> None:
+        """The best trial ran on a worker: its variables were fetched from there."""
+        self.best_variables, self.best_number = variables, number
+
+    def for_workers(self) -> tuple[WorkerCell, dict[str, Any]]:
+        """The cell as Dask workers run it, and the notebook variables it reads (only those).
+
+        Raises:
+            OptionError: naming a variable the cell reads that cannot be sent to another process.
+        """
+        import cloudpickle
+
+        names = _free_names(self.source) | _code_names(self.objective_code) | _code_names(self.test_code)
+        data: dict[str, Any] = {}
+        for name in sorted(names):
+            if name not in self.user_ns or name.startswith("__"):
+                continue
+            value = self.user_ns[name]
+            if _is_tune(value):
+                continue  # each worker has its own ``tune``
+            try:
+                cloudpickle.dumps(value)
+            except Exception as exc:  # noqa: BLE001 - any pickling failure is the same problem for the user
+                raise OptionError(
+                    f"the cell reads {name!r} ({type(value).__name__}), which cannot be sent to worker processes "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'not picklable'}); create "
+                    f"{name} inside the cell, or run without --jobs/--cluster"
+                ) from None
+            data[name] = value
+        cell = WorkerCell(self.source, self.code, self.objective_code, self.test_code, self.filename, self.state_names)
+        return cell, data
 
     def replay(self, params: dict[str, Any]) -> dict[str, Any]:
         """Run the cell once with fixed parameters (to rebuild a resumed study's best model); returns its variables."""
@@ -227,6 +259,17 @@ def _parse(source: str, filename: str, what: str, mode: str = "exec") -> Any:
 
 
 def _check_named(site: MarkerSite) -> None:
+    for kw in site.call.keywords:
+        if kw.arg != "name":
+            continue
+        try:
+            given = ast.literal_eval(kw.value)  # a literal name is checked now; a computed one when it runs
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if given is not None:
+            if not isinstance(given, str) or not given.strip():
+                shown = repr(given) if isinstance(given, str) else f"a {type(given).__name__}"
+                raise SpaceError(f"line {site.line}: a marker's name= must be a non-empty string, got {shown}")
     if site.name is None and not site.dynamic_name:
         raise CellError(
             f"line {site.line}: tune.{site.kind}(...) needs a name: assign it to a variable, pass it as a keyword "
@@ -259,17 +302,6 @@ def _builders() -> dict[str, Any]:
 
 def _evaluate(site: MarkerSite, user_ns: dict[str, Any], assigned_in_cell: set[str]) -> Dimension | None:
     """The marker's dimension, its arguments evaluated in the notebook's namespace before any trial runs."""
-    for kw in site.call.keywords:
-        if kw.arg != "name":
-            continue
-        try:
-            given = ast.literal_eval(kw.value)  # a literal name is checked now; a computed one when it runs
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if given is not None:
-            if not isinstance(given, str) or not given.strip():
-                shown = repr(given) if isinstance(given, str) else f"a {type(given).__name__}"
-                raise SpaceError(f"line {site.line}: a marker's name= must be a non-empty string, got {shown}")
     call = site.call
     node = ast.Expression(
         ast.Call(
@@ -302,3 +334,74 @@ def _evaluate(site: MarkerSite, user_ns: dict[str, Any], assigned_in_cell: set[s
     except Exception as exc:  # noqa: BLE001 - any failure of the user's bound expressions
         raise CellError(f"{label}: its arguments cannot be evaluated ({type(exc).__name__}: {exc})") from None
     return dim
+
+
+class WorkerCell:
+    """A compiled cell as a Dask worker runs it: against the notebook variables it reads (``bind``), with the
+    worker's own ``tune``. Pickled once per study (code objects travel by value with cloudpickle)."""
+
+    def __init__(
+        self,
+        source: str,
+        code: CodeType,
+        objective_code: CodeType | None,
+        test_code: CodeType | None,
+        filename: str,
+        state_names: tuple[str, ...],
+    ) -> None:
+        self.source, self.code, self.objective_code, self.test_code = source, code, objective_code, test_code
+        self.filename, self.state_names = filename, state_names
+        self.values: dict[str, Any] = {}
+
+    def bind(self, values: dict[str, Any]) -> None:
+        """The notebook variables for the next trial (scattered ones arrive already resolved)."""
+        self.values = values
+        # Tracebacks of trials on the worker point at the cell's lines.
+        linecache.cache[self.filename] = (len(self.source), None, self.source.splitlines(True), self.filename)
+
+    def __call__(self, ctx: TrialContext) -> Any:
+        from hpmagic.markers import tune
+
+        ns = dict(self.values)
+        ns["tune"] = tune
+        ns[_RESTORE] = ctx.restore
+        ctx.namespace, ctx.state_names = ns, self.state_names
+        exec(self.code, ns)
+        value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
+        if self.test_code is not None:
+            ctx.record_test(eval(self.test_code, ns))
+        return value
+
+    def assigned(self, ns: dict[str, Any]) -> dict[str, Any]:
+        """Names the cell bound in a trial's namespace (what the driver publishes for the best trial)."""
+        base = self.values
+        return {
+            k: v
+            for k, v in ns.items()
+            if not (k.startswith("__") and k.endswith("__")) and k != "tune" and (k not in base or base[k] is not v)
+        }
+
+
+def _free_names(source: str) -> set[str]:
+    """Every name the cell reads (in functions and comprehensions too): the notebook variables it may need."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _code_names(code: CodeType | None) -> set[str]:
+    if code is None:
+        return set()
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _is_tune(value: Any) -> bool:
+    from hpmagic.markers import Tune
+
+    return isinstance(value, Tune)

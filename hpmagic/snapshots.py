@@ -60,6 +60,26 @@ class SnapshotStore:
                 return None
         return step, pickle.loads(data)
 
+    def raw(self, trial_number: int) -> tuple[int, bytes] | None:
+        """``(step, pickled state)`` of the trial's latest snapshot, to send to another process, or None."""
+        with self._lock:
+            if trial_number in self._memory:
+                return self._memory[trial_number]
+            if trial_number in self._on_disk:
+                step, path = self._on_disk[trial_number]
+                with open(path, "rb") as fh:
+                    return step, fh.read()
+        return None
+
+    def put_raw(self, trial_number: int, step: int, data: bytes) -> None:
+        """Keep a snapshot pickled elsewhere (a trial that ran on a Dask worker) as the trial's latest."""
+        with self._lock:
+            self._forget(trial_number)
+            self._memory[trial_number] = (step, data)
+            self._bytes += len(data)
+            while self._bytes > self.memory_limit and len(self._memory) > 1:
+                self._spill_oldest()
+
     def __contains__(self, trial_number: object) -> bool:
         return trial_number in self._memory or trial_number in self._on_disk
 

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from hpmagic._checks import is_int, is_real
@@ -31,8 +31,8 @@ from hpmagic.events import (
 )
 from hpmagic.execution._run import finish as _finish
 from hpmagic.execution._run import one_line as _one_line
-from hpmagic.execution._run import run_trial
-from hpmagic.results import results_html, results_text
+from hpmagic.execution._run import run_trial, thread_limit
+from hpmagic.results import results_html, results_text, trial_rows
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
 from hpmagic.snapshots import SnapshotStore
@@ -72,6 +72,7 @@ class Study:
         self.seed = record.seed
         self.last_finish: StudyFinished | None = None
         self._stop_requested = False
+        self._stop_now = False
         self._pause_requested = False
         self._running = False
         self._best: Trial | None = None
@@ -172,26 +173,9 @@ class Study:
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per trial (by number): number, state, value, duration, error, the held-out test value if
-        any (``--test``), then each parameter."""
-        fixed = ("number", "state", "value", "duration", "error")
-        names = known_params(self.trials)
-        with_test = any("test" in t.user_attrs for t in self.trials)
-        out = []
-        for t in self.trials:
-            row: dict[str, Any] = {
-                "number": t.number,
-                "state": t.state.value,
-                "value": t.value,
-                "duration": t.duration,
-                "error": t.error,
-            }
-            if with_test:
-                row["test"] = t.user_attrs.get("test")
-            for n in names:
-                row[f"param_{n}" if n in fixed or n == "test" else n] = t.params.get(n)
-            out.append(row)
-        return out
+        """One flat dict per trial (by number): number, state, value (and its spread with ``--repeats``), duration,
+        error, the held-out test value if any, the multi-fidelity columns, then each parameter."""
+        return trial_rows(self)
 
     def to_dataframe(self) -> Any:
         """The trials as a pandas DataFrame (one row per trial); needs pandas."""
@@ -227,7 +211,12 @@ class Study:
     # -- running ---------------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the running loop to end after the current trial (from a callback, a reporter or another thread)."""
+        """Ask the running loop to end after the current trial (from a callback, a reporter or another thread).
+
+        With trials running on workers, they finish first; a second call cancels them (kept as interrupted).
+        """
+        if self._stop_requested and self._running:
+            self._stop_now = True
         self._stop_requested = True
 
     def pause(self) -> None:
@@ -257,6 +246,7 @@ class Study:
         budget: tuple[int, int] | None = None,
         repeats: int = 1,
         search_space: Space | None = None,
+        executor: Any = None,
     ) -> StudyFinished:
         """Run trials until the budget, the timeout, the strategy's end, a stop request or too many failures.
 
@@ -275,6 +265,8 @@ class Study:
             repeats: run each configuration this many times (``tune.seed`` is 0, 1, ...): the trial's value is the
                 mean, ``user_attrs["values"]`` and ``["value_std"]`` keep the spread for noise-aware strategies.
             search_space: the space the strategy searches when it differs from the study's (``--refine``).
+            executor: run trials on Dask workers (``hpmagic.execution.DaskExecutor``), several at once; None runs
+                them one after another in this process.
 
         Returns:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
@@ -296,6 +288,7 @@ class Study:
             history=history,
         )
         self._stop_requested = False
+        self._stop_now = False
         self._running = True
         self.strategy_name = search_label(search) or self.strategy_name
         self.planned_trials = search.planned_trials
@@ -309,10 +302,10 @@ class Study:
         failures_in_row = 0
         first_failure: Trial | None = None
         reason, message = FinishReason.BUDGET, ""
-        limiter = _thread_limit(threads)
+        limiter = thread_limit(threads)
         try:
             with limiter:
-                while True:
+                while executor is None:
                     self._poll_control()
                     if n_trials is not None and done >= n_trials:
                         reason, message = FinishReason.BUDGET, f"{done} of {n_trials} trials done"
@@ -346,7 +339,22 @@ class Study:
                     else:
                         failures_in_row = 0
                         first_failure = None
+                if executor is not None:
+                    reason, message = self._optimize_parallel(
+                        objective,
+                        search,
+                        emit,
+                        executor,
+                        n_trials=n_trials,
+                        timeout=timeout,
+                        max_failures=max_failures,
+                        repeats=repeats,
+                        threads=threads,
+                        done=done,
+                    )
         except KeyboardInterrupt:
+            if executor is not None:
+                executor.cancel_all()
             for t in self.trials:
                 if t.state is TrialState.RUNNING:
                     _finish(t, TrialState.INTERRUPTED, error="interrupted by the user")
@@ -363,6 +371,10 @@ class Study:
             with contextlib.suppress(Exception):
                 self._end(FinishReason.ERROR, f"the study stopped on an error: {_one_line(exc)}", emit)
             raise
+        finally:
+            if executor is not None:
+                with contextlib.suppress(Exception):
+                    executor.close()
         return self._end(reason, message, emit)
 
     def _poll_control(self) -> None:
@@ -435,8 +447,11 @@ class Study:
         self._complete(trial, search, objective, emit)
         return trial
 
-    def _complete(self, trial: Trial, search: Scheduler, objective: Objective, emit: _Emitter) -> None:
-        """A finished trial: store it, tell the scheduler (without the held-out value), update the best, report."""
+    def _complete(self, trial: Trial, search: Scheduler, objective: Objective, emit: _Emitter) -> bool:
+        """A finished trial: store it, tell the scheduler (without the held-out value), update the best, report.
+
+        Returns whether it is the new best trial.
+        """
         self.storage.update_trial(self.study_id, trial, self.space)
         search.tell(_without_held_out(trial))
         is_best = self._update_best(trial)
@@ -444,6 +459,147 @@ class Study:
         if hook is not None:
             hook(trial, is_best)
         emit(TrialFinished(self, trial, is_best))
+        return is_best
+
+    def _optimize_parallel(
+        self,
+        objective: Objective,
+        search: Scheduler,
+        emit: _Emitter,
+        executor: Any,
+        *,
+        n_trials: int | None,
+        timeout: float | None,
+        max_failures: int | None,
+        repeats: int,
+        threads: int | None,
+        done: int,
+    ) -> tuple[FinishReason, str]:
+        """The loop with several trials in flight on an executor's workers; returns why it ended.
+
+        Trials are asked while there is room (``executor.capacity``) and the budget allows; reports from the workers
+        reach the scheduler (which may stop a trial) and the reporters; each finished trial is stored and told at
+        once. A stop request, the time limit, the strategy's end or too many failures stop the asking, and the loop
+        waits for the trials in flight (a second stop request cancels them). A cluster with no worker left pauses
+        the study until workers come back.
+        """
+        from hpmagic.execution._dask import TrialJob
+
+        ship = getattr(objective, "for_workers", None)
+        worker_objective, data = ship() if ship is not None else (objective, {})
+        executor.start(worker_objective, data, sign=self.direction.sign)
+        running: dict[int, Trial] = {}
+        closing: tuple[FinishReason, str] | None = None
+        failures_in_row, first_failure = 0, None
+        start = time.monotonic()
+        checked_workers, lost_workers = 0.0, False
+        while True:
+            self._poll_control()
+            now = time.monotonic()
+            if closing is None:
+                if self._stop_requested:
+                    closing = (FinishReason.STOPPED, "stopped on request; completed trials are kept")
+                elif n_trials is not None and done >= n_trials:
+                    closing = (FinishReason.BUDGET, f"{done} of {n_trials} trials done")
+                elif timeout is not None and now - start >= timeout:
+                    closing = (FinishReason.TIMEOUT, f"time limit of {_seconds(timeout)} reached")
+                elif not running and search.is_exhausted():
+                    closing = (
+                        FinishReason.EXHAUSTED,
+                        f"the {self.strategy_name} strategy has tried every configuration",
+                    )
+            if self._stop_now and running:
+                for number in executor.cancel_all():
+                    trial = running.pop(number)
+                    _finish(trial, TrialState.INTERRUPTED, error="cancelled by a second stop request")
+                    self.storage.update_trial(self.study_id, trial, self.space)
+                    emit(TrialFinished(self, trial, False))
+            if closing is not None and not running:
+                return closing
+            if now - checked_workers >= 1.0:
+                checked_workers = now
+                if executor.workers() == 0 and not lost_workers:
+                    lost_workers = True
+                    self.notes.append("the cluster lost all its workers: the study waited for workers to come back")
+                    emit(StudyPaused(self))
+                elif lost_workers and executor.workers() > 0:
+                    lost_workers = False
+                    emit(StudyUnpaused(self))
+            if self._pause_requested and not self._stop_requested and not running:
+                start += self._wait_while_paused(emit)
+                continue
+            may_ask = closing is None and not self._pause_requested and not lost_workers
+            while (
+                may_ask
+                and len(running) < executor.capacity
+                and (n_trials is None or done + len(running) < n_trials)
+                and not search.is_exhausted()
+            ):
+                trial, request = self._start_trial(search, emit)
+                restored = self.snapshots.raw(request.resume_from) if request.resume_from is not None else None
+                executor.submit(
+                    TrialJob(
+                        number=trial.number,
+                        params=request.params,
+                        attrs=dict(trial.user_attrs),
+                        space=self.space,
+                        dynamic=search.dynamic_policy(trial),
+                        budget=trial.user_attrs.get("budget"),
+                        resume_from=request.resume_from,
+                        restored=restored,
+                        repeats=repeats,
+                        threads=threads,
+                        started_at=trial.started_at,
+                    )
+                )
+                running[trial.number] = trial
+            reports, finished = executor.poll(0.05)
+            for number, step, value in reports:
+                trial = running.get(number)
+                if trial is None:
+                    continue  # a late report of a trial that has already finished
+                trial.intermediate.append((int(step), float(value)))
+                emit(TrialReported(self, trial, int(step), float(value)))
+                if search.report(trial, int(step), float(value)):
+                    executor.stop_trial(number)
+            for outcome in finished:
+                trial = running.pop(outcome.number, None)
+                if trial is None:
+                    continue
+                if outcome.trial is None:
+                    _finish(trial, TrialState.FAILED, error=outcome.lost or "the trial's worker was lost")
+                else:
+                    _adopt(trial, outcome.trial)
+                if outcome.snapshot is not None:
+                    self.snapshots.put_raw(trial.number, *outcome.snapshot)
+                is_best = self._complete(trial, search, objective, emit)
+                try:
+                    variables = executor.keep(trial.number, is_best)
+                except Exception as exc:  # noqa: BLE001 - the study is safe; only "use best" loses its variables
+                    variables = None
+                    self.notes.append(f"could not fetch trial {trial.number}'s variables: {_one_line(exc)}")
+                keep = getattr(objective, "keep_variables", None)
+                if variables is not None and keep is not None:
+                    keep(trial.number, variables)
+                done += trial.state.finished
+                if trial.state is TrialState.FAILED:
+                    failures_in_row += 1
+                    first_failure = first_failure or trial
+                    if closing is None and max_failures is not None and failures_in_row >= max_failures:
+                        closing = (
+                            FinishReason.FAILURES,
+                            f"stopped after {failures_in_row} failed trials in a row. The first failure (trial "
+                            f"{first_failure.number}) was:\n{first_failure.traceback or first_failure.error}",
+                        )
+                else:
+                    failures_in_row, first_failure = 0, None
+
+
+def _adopt(trial: Trial, ran: Trial) -> None:
+    """Copy what a trial that ran elsewhere (on a worker) recorded into the driver's record of it."""
+    for name in ("params", "state", "value", "error", "traceback", "stdout", "stderr", "intermediate", "finished_at"):
+        setattr(trial, name, getattr(ran, name))
+    trial.user_attrs.update(ran.user_attrs)
 
 
 def as_scheduler(strategy: Sampler | Scheduler) -> Scheduler:
@@ -562,18 +718,6 @@ def check_resource(budget: Any) -> tuple[int, int]:
     if not all(is_int(v) for v in (low, high)) or not 1 <= low <= high:
         raise OptionError(f"budget must be two integers with 1 <= min <= max, got {budget!r}")
     return int(low), int(high)
-
-
-@contextlib.contextmanager
-def _thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit BLAS/OpenMP pools for the whole loop (entered once: it costs milliseconds)."""
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=threads):
-        yield
 
 
 class _Emitter:

@@ -8,12 +8,13 @@ wherever the trial ran.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
 import time
 import traceback as tb
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from hpmagic.capture import capture_output
@@ -22,7 +23,16 @@ from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial, TrialState
 
-__all__ = ["Policy", "finish", "mean_and_std", "objective_value", "one_line", "run_trial", "user_traceback"]
+__all__ = [
+    "Policy",
+    "finish",
+    "mean_and_std",
+    "objective_value",
+    "one_line",
+    "run_trial",
+    "thread_limit",
+    "user_traceback",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -169,3 +179,15 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
     if len(values) < 2:
         return mean, 0.0
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Limit BLAS/OpenMP pools for the whole loop (entered once: it costs milliseconds)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
