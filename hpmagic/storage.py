@@ -7,19 +7,23 @@ by a newer hpmagic, or one locked by another process is refused with a clear err
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpmagic._checks import is_int
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import StorageError
 from hpmagic.space import Categorical, Dimension, Float, Int, Space, choice_key
 from hpmagic.trial import Trial, TrialState
@@ -27,7 +31,13 @@ from hpmagic.trial import Trial, TrialState
 __all__ = ["CONTROL_ACTIONS", "SCHEMA_VERSION", "StudyRecord", "Storage", "open_storage"]
 
 # 1: studies and trials. 2: the controls table (stop/pause requests from other processes, e.g. JupyterLab).
-SCHEMA_VERSION = 2
+# 3: trials.owner and trials.heartbeat, so processes sharing a study tell their running trials from crashed ones.
+SCHEMA_VERSION = 3
+
+#: Seconds between heartbeats of a process's running trials, and the silence after which another process takes
+#: such a trial for dead (its process crashed or was killed on another machine) and marks it interrupted.
+HEARTBEAT_INTERVAL = 5.0
+STALE_AFTER = 60.0
 
 CONTROL_ACTIONS = ("stop", "pause", "resume")
 
@@ -69,6 +79,8 @@ CREATE TABLE IF NOT EXISTS trials (
     stderr TEXT NOT NULL DEFAULT '',
     intermediate TEXT NOT NULL DEFAULT '[]',
     user_attrs TEXT NOT NULL DEFAULT '{}',
+    owner TEXT,
+    heartbeat REAL,
     UNIQUE (study_id, number)
 );
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study_id, number);
@@ -109,7 +121,24 @@ class Storage:
         self.path = str(path)
         # One connection may serve a study running in a background thread and the notebook at once.
         self._lock = threading.RLock()
-        self._conn = self._connect(timeout)
+        self._setup_process_state()
+        try:
+            self._conn = self._connect(timeout)
+        except StorageError as exc:
+            # A store in a read-only folder or mount: it can still be read (and says "read-only" when written).
+            if not (_read_only_failure(str(exc)) and Path(self.path).expanduser().is_file()):
+                raise
+            self._conn = _connect_read_only(self.path, timeout)
+            self.read_only = True
+
+    def _setup_process_state(self) -> None:
+        #: Who writes this connection's trials: host, process and a nonce (processes sharing a store tell theirs apart).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        #: True when the store could only be opened for reading (a read-only folder, mount or file).
+        self.read_only = False
+        self._heartbeat = _Heartbeat(self)
+        # Finished trials whose write failed because the disk was full: written by the next write that succeeds.
+        self._pending: dict[tuple[int, int], tuple[Any, ...]] = {}
 
     # -- opening -------------------------------------------------------------------------------------------------
 
@@ -140,7 +169,7 @@ class Storage:
             version = SCHEMA_VERSION
             if "hpmagic_meta" in tables:
                 row = conn.execute("SELECT value FROM hpmagic_meta WHERE key='schema_version'").fetchone()
-                version = int(row[0]) if row else 0
+                version = _schema_version(row[0] if row else None, where)
                 if version > SCHEMA_VERSION:
                     raise StorageError(
                         f"{where!r} was written by a newer hpmagic (store schema {version}, this one reads "
@@ -148,6 +177,15 @@ class Storage:
                     )
                 if version < 1:
                     raise StorageError(f"{where!r} has no valid hpmagic schema version; it was left untouched")
+            if objects and where != ":memory:":
+                # A damaged file is refused for writing: writing into it could lose what is still readable.
+                problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+                if problems != ["ok"]:
+                    raise StorageError(
+                        f"{where!r} fails SQLite's integrity check ({'; '.join(map(str, problems))[:200]}); it is "
+                        "refused for writing and was left untouched: copy what you need with Storage.open_read_only "
+                        "(or sqlite3's .recover) and pass --storage with another file"
+                    )
             if where != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -172,6 +210,15 @@ class Storage:
 
     def close(self) -> None:
         """Close the connection (a closed Storage cannot be used again)."""
+        self._heartbeat.stop()
+        if self._heartbeat.ids and not self.read_only:
+            # A closed connection finishes none of its running trials: let the next resume see them as gone.
+            marks = ",".join("?" * len(self._heartbeat.ids))
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(
+                    f"UPDATE trials SET heartbeat = 0 WHERE state = 'running' AND owner = ? AND id IN ({marks})",
+                    (self.owner, *sorted(self._heartbeat.ids)),
+                )
         self._conn.close()
 
     def __repr__(self) -> str:
@@ -222,7 +269,7 @@ class Storage:
         """A study by id or exact name, or None."""
         column = "id" if isinstance(key, int) else "name"
         row = self._query_one(f"SELECT * FROM studies WHERE {column} = ?", (key,))
-        return None if row is None else _record(row)
+        return None if row is None else self._record(row)
 
     def latest_study(self, base: str) -> StudyRecord | None:
         """The newest study named ``base`` or ``base (k)``: the one ``--resume`` continues."""
@@ -231,8 +278,8 @@ class Storage:
             (base, f"{_like_escape(base)} (%)"),
         )
         for row in rows:
-            if row["name"] == base or _is_variant(row["name"], base):
-                return _record(row)
+            if row["name"] == base or _is_variant(str(row["name"]), base):
+                return self._record(row)
         return None
 
     def unique_name(self, base: str) -> str:
@@ -283,14 +330,50 @@ class Storage:
         """Record how the study's last run ended (running, finished, stopped, interrupted, failed)."""
         self._execute("UPDATE studies SET state = ?, updated_at = ? WHERE id = ?", (state, time.time(), study_id))
 
-    def mark_running_interrupted(self, study_id: int) -> int:
-        """Trials left 'running' by a crashed kernel become 'interrupted'; returns how many."""
+    def mark_running_interrupted(self, study_id: int, stale_after: float | None = None) -> int:
+        """Trials left 'running' by a process that is gone become 'interrupted'; returns how many.
+
+        Gone means: written before trials had owners, or by a process of this machine that no longer exists, or
+        by this connection but no longer running here, or silent (no heartbeat) for ``stale_after`` seconds
+        (default ``STALE_AFTER``). A trial that another live process is running keeps running, so two notebooks
+        can resume the same study.
+        """
+        stale_after = STALE_AFTER if stale_after is None else stale_after
+        if not self._has_column("trials", "owner"):
+            rows = self._query(
+                "SELECT id, NULL AS owner, NULL AS heartbeat, started_at FROM trials "
+                "WHERE study_id = ? AND state = 'running'",
+                (study_id,),
+            )
+        else:
+            rows = self._query(
+                "SELECT id, owner, heartbeat, started_at FROM trials WHERE study_id = ? AND state = 'running'",
+                (study_id,),
+            )
+        now = time.time()
+        dead = [r["id"] for r in rows if self._owner_gone(r, now, stale_after)]
+        if not dead:
+            return 0
+        marks = ",".join("?" * len(dead))
         cur = self._execute(
             "UPDATE trials SET state = 'interrupted', error = 'the kernel stopped while this trial ran', "
-            "finished_at = COALESCE(finished_at, started_at) WHERE study_id = ? AND state = 'running'",
-            (study_id,),
+            f"finished_at = COALESCE(finished_at, started_at) WHERE state = 'running' AND id IN ({marks})",
+            tuple(dead),
         )
         return cur.rowcount
+
+    def _owner_gone(self, row: Mapping[str, Any], now: float, stale_after: float) -> bool:
+        owner, beat = row["owner"], row["heartbeat"]
+        if not isinstance(owner, str):
+            return True
+        if owner == self.owner:
+            return row["id"] not in self._heartbeat.ids
+        host, _, rest = owner.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host == socket.gethostname() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            return True
+        last = beat if is_real(beat) else row["started_at"]
+        return not is_real(last) or now - float(last) > stale_after
 
     # -- trials --------------------------------------------------------------------------------------------------
 
@@ -307,43 +390,164 @@ class Storage:
             fields[1] = json.dumps(encode_params(params, space))
         cur = self._execute(
             "INSERT INTO trials (study_id, number, state, params, value, started_at, finished_at, error, "
-            "traceback, stdout, stderr, intermediate, user_attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (study_id, trial.number, *fields),
+            "traceback, stdout, stderr, intermediate, user_attrs, owner, heartbeat) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (study_id, trial.number, *fields, self.owner, time.time()),
         )
         trial.trial_id = cur.lastrowid
+        if trial.state is TrialState.RUNNING and trial.trial_id is not None:
+            self._heartbeat.add(trial.trial_id)
         self._touch(study_id)
+
+    def reserve_number(self, study_id: int) -> int:
+        """The study's next trial number, taken atomically with a placeholder row (running, no params yet).
+
+        Numbers come from the store, not from a process's memory, so processes running the same study never
+        collide; ``start_trial`` fills the row in.
+        """
+        now = time.time()
+        try:
+            with self._lock, _transaction(self._conn):
+                self._flush_pending()
+                row = self._conn.execute(
+                    "SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id = ?", (study_id,)
+                ).fetchone()
+                number = int(row[0])
+                cur = self._conn.execute(
+                    "INSERT INTO trials (study_id, number, state, params, started_at, owner, heartbeat) "
+                    "VALUES (?, ?, 'running', '{}', ?, ?, ?)",
+                    (study_id, number, now, self.owner, now),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+        if cur.lastrowid is not None:
+            self._heartbeat.add(cur.lastrowid)
+        return number
+
+    def start_trial(
+        self,
+        study_id: int,
+        trial: Trial,
+        space: Space | None,
+        params: Mapping[str, Any],
+        *,
+        unique: bool = False,
+    ) -> bool:
+        """Fill in the row ``reserve_number`` made for ``trial.number`` with the proposed ``params``.
+
+        With ``unique`` (a sampler that enumerates a finite set, such as a grid), a configuration that another
+        trial of the study already ran or is running is refused (False, nothing written), checked and written in
+        one transaction: two processes sharing a grid never both run one point.
+        """
+        encoded = encode_params(params, space)
+        fields = list(self._trial_fields(trial, space))
+        fields[1] = json.dumps(encoded)
+        try:
+            with self._lock, _transaction(self._conn):
+                if unique and encoded:
+                    others = self._conn.execute(
+                        "SELECT params FROM trials WHERE study_id = ? AND number != ? "
+                        "AND state IN ('running', 'complete', 'failed', 'pruned')",
+                        (study_id, trial.number),
+                    )
+                    for (text,) in others:
+                        if _same_config(text, encoded):
+                            return False
+                cur = self._conn.execute(
+                    "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
+                    "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, heartbeat = ? "
+                    "WHERE study_id = ? AND number = ? AND owner = ? RETURNING id",
+                    (*fields, time.time(), study_id, trial.number, self.owner),
+                )
+                row = cur.fetchone()
+                if row is None:
+                    raise StorageError(
+                        f"trial {trial.number} of study {self._study_label(study_id)} was not reserved by this "
+                        f"process in {self.path!r}"
+                    )
+                trial.trial_id = int(row[0])
+                self._conn.execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+        return True
+
+    def claimed_elsewhere(self, study_id: int, after_id: int, space: Space | None) -> tuple[int, list[dict[str, Any]]]:
+        """``(last_id, params)``: configurations other processes took in this study (rows after ``after_id``)."""
+        rows = self._query(
+            "SELECT id, params FROM trials WHERE study_id = ? AND id > ? AND (owner IS NULL OR owner != ?) "
+            "AND state IN ('running', 'complete', 'failed', 'pruned') AND params != '{}' ORDER BY id",
+            (study_id, after_id, self.owner),
+        )
+        out = []
+        for r in rows:
+            try:
+                stored = _loads(r["params"])
+            except ValueError:
+                continue
+            if isinstance(stored, dict):
+                out.append(decode_params(stored, space))
+        return (rows[-1]["id"] if rows else after_id), out
+
+    @property
+    def pending(self) -> list[tuple[int, int]]:
+        """``(study_id, trial number)`` of finished trials not yet written because the disk was full."""
+        return sorted(self._pending)
 
     def update_trial(self, study_id: int, trial: Trial, space: Space | None = None) -> None:
-        """Write the trial's current state and commit (called when it finishes)."""
-        self._execute(
-            "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
-            "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ? "
-            "WHERE study_id = ? AND number = ?",
-            (*self._trial_fields(trial, space), study_id, trial.number),
-        )
-        self._touch(study_id)
+        """Write the trial's current state and commit (called when it finishes).
+
+        When the disk is full the trial is kept in memory (``pending``) and written by the next write that
+        succeeds; the StorageError raised says which trials are not saved yet.
+        """
+        args = (*self._trial_fields(trial, space), time.time(), study_id, trial.number)
+        try:
+            with self._lock:
+                self._flush_pending()
+                self._conn.execute(_UPDATE_TRIAL, args)
+                self._conn.execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
+        except sqlite3.DatabaseError as exc:
+            if _disk_full(exc):
+                self._pending[(study_id, trial.number)] = args
+                numbers = ", ".join(str(n) for _, n in sorted(self._pending))
+                raise StorageError(
+                    f"the disk holding the study store {self.path!r} is full: trial(s) {numbers} of study "
+                    f"{self._study_label(study_id)} are not saved yet; they are kept in memory and written when "
+                    "space returns (free some space, then resume or call study.storage.flush())"
+                ) from None
+            raise _explain(exc, self.path) from None
+        if trial.state is not TrialState.RUNNING and trial.trial_id is not None:
+            self._heartbeat.discard(trial.trial_id)
+
+    def flush(self) -> None:
+        """Write the trials kept in memory while the disk was full (a StorageError if it still is)."""
+        try:
+            with self._lock:
+                self._flush_pending()
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+    def _flush_pending(self) -> None:
+        for key, args in sorted(self._pending.items()):
+            self._conn.execute(_UPDATE_TRIAL, args)
+            del self._pending[key]
 
     def load_trials(self, study_id: int, space: Space | None = None) -> list[Trial]:
-        """Every trial of a study, by number. ``space`` decodes stored choices back to the objects."""
+        """Every trial of a study, by number. ``space`` decodes stored choices back to the objects.
+
+        A damaged row (bad JSON, an unknown state, a wrong type) is a StorageError that names the store, the study
+        and the trial; other studies in the file are not affected.
+        """
         rows = self._query("SELECT * FROM trials WHERE study_id = ? ORDER BY number", (study_id,))
-        return [
-            Trial(
-                number=r["number"],
-                params=decode_params(json.loads(r["params"]), space),
-                state=TrialState(r["state"]),
-                value=r["value"],
-                started_at=r["started_at"],
-                finished_at=r["finished_at"],
-                error=r["error"],
-                traceback=r["traceback"],
-                stdout=r["stdout"],
-                stderr=r["stderr"],
-                intermediate=[(int(s), float(v)) for s, v in json.loads(r["intermediate"])],
-                user_attrs=json.loads(r["user_attrs"]),
-                trial_id=r["id"],
-            )
-            for r in rows
-        ]
+        trials = []
+        for r in rows:
+            try:
+                trials.append(_trial_of(r, space))
+            except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+                raise StorageError(
+                    f"study {self._study_label(study_id)} in {self.path!r} has a damaged trial row "
+                    f"(number {r.get('number')!r}: {_short(exc)}); other studies in the file are usable"
+                ) from None
+        return trials
 
     def best_value_of(self, param: str, dim: Dimension | None = None) -> tuple[bool, Any]:
         """The value of ``param`` in the best trial of the newest study that has it: ``(found, value)``.
@@ -386,7 +590,9 @@ class Storage:
         store = cls.__new__(cls)
         store.path = str(path)
         store._lock = threading.RLock()
+        store._setup_process_state()
         store._conn = _connect_read_only(store.path, timeout)
+        store.read_only = True
         return store
 
     def change_marker(self) -> str:
@@ -582,6 +788,32 @@ class Storage:
             json.dumps(_jsonable(trial.user_attrs)),
         )
 
+    def _record(self, row: Mapping[str, Any]) -> StudyRecord:
+        try:
+            return _record(row)
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+            raise StorageError(
+                f"study {row.get('name')!r} in {self.path!r} has a damaged row ({_short(exc)}); "
+                "other studies in the file are usable"
+            ) from None
+
+    def _study_label(self, study_id: int) -> str:
+        try:
+            row = self._conn.execute("SELECT name FROM studies WHERE id = ?", (study_id,)).fetchone()
+        except sqlite3.Error:
+            row = None
+        return repr(row[0]) if row else f"#{study_id}"
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(r["name"] == column for r in self._query(f"PRAGMA table_info({table})", ()))
+
+    def _beat(self, ids: list[int]) -> None:
+        marks = ",".join("?" * len(ids))
+        self._execute(
+            f"UPDATE trials SET heartbeat = ? WHERE state = 'running' AND owner = ? AND id IN ({marks})",
+            (time.time(), self.owner, *ids),
+        )
+
     def _touch(self, study_id: int) -> None:
         self._execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
 
@@ -635,8 +867,13 @@ def _explain(exc: sqlite3.DatabaseError, where: str) -> StorageError:
             f"{where!r} is not a readable hpmagic study store ({text}); it was left untouched: "
             "pass --storage with another file"
         )
-    if "readonly" in text or "read-only" in text:
-        return StorageError(f"the study store {where!r} is read-only; use another --storage file")
+    if _read_only_failure(text):
+        return StorageError(
+            f"the study store {where!r} is read-only (its file, folder or mount cannot be written): its studies can "
+            "be shown but not run or changed; use another --storage file"
+        )
+    if _disk_full(exc):
+        return StorageError(f"the disk holding the study store {where!r} is full; free some space and try again")
     return StorageError(f"the study store {where!r} failed: {text}")
 
 
@@ -655,6 +892,11 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
     with _transaction(conn):
         if version < 2:
             conn.execute(_CONTROLS_TABLE)
+        if version < 3:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+            for column, kind in (("owner", "TEXT"), ("heartbeat", "REAL")):
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR REPLACE INTO hpmagic_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
@@ -669,12 +911,27 @@ def _connect_read_only(where: str, timeout: float) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open the study store {where!r}: {exc}") from None
     try:
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as exc:
+            # A WAL store in a folder nobody may write (no -shm file can be made): nothing can change it
+            # there, so read it as immutable.
+            if not _read_only_failure(str(exc)) or os.access(path.resolve().parent, os.W_OK):
+                raise
+            conn.close()
+            conn = sqlite3.connect(
+                uri.replace("?mode=ro", "?immutable=1"),
+                uri=True,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         conn.execute("PRAGMA query_only = ON")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "hpmagic_meta" not in tables:
             raise StorageError(f"{where!r} is not an hpmagic study store")
         row = conn.execute("SELECT value FROM hpmagic_meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        version = _schema_version(row[0] if row else None, where)
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"{where!r} was written by a newer hpmagic (store schema {version}, this one reads {SCHEMA_VERSION})"
@@ -701,19 +958,187 @@ def _is_variant(name: str, base: str) -> bool:
 
 
 def _record(row: Mapping[str, Any]) -> StudyRecord:
+    """A study row, checked: a damaged one raises ValueError/TypeError (``Storage._record`` names the study)."""
+    name, direction, state = row["name"], row["direction"], row["state"]
+    if not isinstance(name, str) or not isinstance(state, str) or not isinstance(row["strategy"], str):
+        raise TypeError("name, state and strategy must be text")
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"unknown direction {direction!r}")
+    space, options = _loads(row["space"]), _loads(row["options"])
+    if not isinstance(space, list) or not all(isinstance(e, dict) for e in space):
+        raise TypeError("its search space is not a list of dimensions")
+    if not isinstance(options, dict):
+        raise TypeError("its options are not a mapping")
+    if not is_int(row["seed"]) or not all(is_real(row[k]) for k in ("created_at", "updated_at")):
+        raise TypeError("seed and times must be numbers")
+    if row["source"] is not None and not isinstance(row["source"], str):
+        raise TypeError("its source must be text")
     return StudyRecord(
         id=row["id"],
-        name=row["name"],
-        direction=row["direction"],
+        name=name,
+        direction=direction,
         strategy=row["strategy"],
         seed=row["seed"],
-        state=row["state"],
-        space=json.loads(row["space"]),
+        state=state,
+        space=space,
         source=row["source"],
-        options=json.loads(row["options"]),
+        options=options,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _trial_of(r: Mapping[str, Any], space: Space | None) -> Trial:
+    """A trial row, checked (ValueError/TypeError on damage; ``load_trials`` names the study and trial)."""
+    params, intermediate, user_attrs = _loads(r["params"]), _loads(r["intermediate"]), _loads(r["user_attrs"])
+    if not isinstance(params, dict) or not isinstance(user_attrs, dict) or not isinstance(intermediate, list):
+        raise TypeError("params and user_attrs must be mappings, intermediate a list")
+    if not is_int(r["number"]):
+        raise TypeError(f"number {r['number']!r} is not an integer")
+    value = r["value"]
+    if value is not None and (not is_real(value) or not math.isfinite(value)):
+        raise TypeError(f"value {value!r} is not a finite number")
+    for key in ("started_at", "finished_at"):
+        if r[key] is not None and not is_real(r[key]):
+            raise TypeError(f"{key} {r[key]!r} is not a time")
+    if r["started_at"] is None:
+        raise TypeError("started_at is missing")
+    for key in ("error", "traceback"):
+        if r[key] is not None and not isinstance(r[key], str):
+            raise TypeError(f"{key} is not text")
+    reports = []
+    for pair in intermediate:
+        if not isinstance(pair, list) or len(pair) != 2 or not is_real(pair[0]) or not is_real(pair[1]):
+            raise TypeError(f"intermediate report {pair!r} is not a [step, value] pair")
+        reports.append((int(pair[0]), float(pair[1])))
+    return Trial(
+        number=r["number"],
+        params=decode_params(params, space),
+        state=TrialState(r["state"]),  # ValueError for an unknown state
+        value=None if value is None else float(value),
+        started_at=float(r["started_at"]),
+        finished_at=None if r["finished_at"] is None else float(r["finished_at"]),
+        error=r["error"],
+        traceback=r["traceback"],
+        stdout=r["stdout"] if isinstance(r["stdout"], str) else "",
+        stderr=r["stderr"] if isinstance(r["stderr"], str) else "",
+        intermediate=reports,
+        user_attrs=user_attrs,
+        trial_id=r["id"],
+    )
+
+
+def _loads(text: Any) -> Any:
+    """``json.loads`` for a stored column: text only, and a ValueError for damage (absurd nesting included)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        raise TypeError(f"expected JSON text, got {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _schema_version(value: Any, where: str) -> int:
+    text = str(value).strip() if value is not None else ""
+    if not text.isdigit() or len(text) > 9:
+        raise StorageError(
+            f"{where!r} has no valid hpmagic schema version (found {str(value)[:40]!r}); it was left untouched"
+        )
+    return int(text)
+
+
+def _read_only_failure(text: str) -> bool:
+    text = text.lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
+
+
+def _disk_full(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        code == getattr(sqlite3, "SQLITE_FULL", 13)
+        or "disk is full" in str(exc)
+        or "database or disk is full" in str(exc)
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _same_config(stored_text: Any, encoded: Mapping[str, Any]) -> bool:
+    """Whether a stored trial's params hold every value of ``encoded`` (a proposal for the static space)."""
+    try:
+        stored = _loads(stored_text)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return isinstance(stored, dict) and all(k in stored and stored[k] == v for k, v in encoded.items())
+
+
+_UPDATE_TRIAL = (
+    "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
+    "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, heartbeat = ? "
+    "WHERE study_id = ? AND number = ?"
+)
+
+
+class _Heartbeat:
+    """Refreshes ``trials.heartbeat`` of this connection's running trials every ``HEARTBEAT_INTERVAL`` seconds.
+
+    A daemon thread that runs only while some trial is running, and holds the store weakly (a forgotten Storage is
+    still collected). Another process that resumes the study leaves a trial with a fresh heartbeat alone.
+    """
+
+    def __init__(self, store: Storage) -> None:
+        self._store = weakref.ref(store)
+        self.ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def add(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.add(trial_id)
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(target=self._run, name="hpmagic-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.discard(trial_id)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_INTERVAL):
+            with self._lock:
+                ids = sorted(self.ids)
+                if not ids:
+                    self._thread = None
+                    return
+            store = self._store()
+            if store is None:
+                return
+            try:
+                store._beat(ids)
+            except Exception:  # noqa: BLE001 - a busy or closed store: the next beat tries again
+                pass
+            del store
+        with self._lock:
+            self._thread = None
 
 
 # -- JSON encoding of parameters and spaces ------------------------------------------------------------------------

@@ -413,20 +413,37 @@ class Study:
         return finished
 
     def _next_number(self) -> int:
-        return self.trials[-1].number + 1 if self.trials else 0
+        """The next trial number, taken from the store atomically (with a placeholder row), not from memory: two
+        processes running the same study (``--resume`` in two notebooks) never collide."""
+        return self.storage.reserve_number(self.study_id)
 
     def _start_trial(self, search: Scheduler, emit: _Emitter) -> tuple[Trial, TrialRequest]:
-        """Ask the scheduler for trial ``number``, record it as running (in memory and in the store)."""
+        """Ask the scheduler for trial ``number``, record it as running (in memory and in the store).
+
+        A sampler that enumerates a finite set (a grid) skips configurations another process sharing the study has
+        taken: the check and the write are one transaction, and the sampler learns of other processes' points.
+        """
         number = self._next_number()
-        request = search.ask(number)
-        trial = Trial(number=number, user_attrs=dict(request.attrs))
-        budget = request.budget if request.budget is not None else (self.resource[1] if self.resource else None)
-        if self.resource is not None:
-            trial.user_attrs["budget"] = budget
-        if request.resume_from is not None:
-            trial.user_attrs["continues"] = request.resume_from
+        unique = _enumerates(search)
+        if unique:
+            _share_claims(self, search)
+        while True:
+            request = search.ask(number)
+            trial = Trial(number=number, user_attrs=dict(request.attrs))
+            budget = request.budget if request.budget is not None else (self.resource[1] if self.resource else None)
+            if self.resource is not None:
+                trial.user_attrs["budget"] = budget
+            if request.resume_from is not None:
+                trial.user_attrs["continues"] = request.resume_from
+            if self.storage.start_trial(self.study_id, trial, self.space, request.params, unique=unique):
+                break
+            if search.is_exhausted():
+                # Every point left was taken by another process since the loop last looked: run this one again
+                # rather than fail, and say so on the trial.
+                trial.user_attrs["duplicate"] = True
+                self.storage.start_trial(self.study_id, trial, self.space, request.params)
+                break
         self.trials.append(trial)
-        self.storage.add_trial(self.study_id, trial, self.space, params=request.params)
         emit(TrialStarted(self, trial))
         return trial, request
 
@@ -602,6 +619,28 @@ def _adopt(trial: Trial, ran: Trial) -> None:
     trial.user_attrs.update(ran.user_attrs)
 
 
+def _enumerates(search: Scheduler) -> bool:
+    """Whether the search draws from a finite set (a grid): then no configuration should run twice, even across
+    processes sharing the study."""
+    sampler = getattr(search, "sampler", None)
+    return isinstance(sampler, Sampler) and sampler.ends_by_itself
+
+
+def _share_claims(study: Study, search: Scheduler) -> None:
+    """Let an enumerating sampler see the configurations other processes take in this study, as it goes."""
+    sampler = getattr(search, "sampler", None)
+    share = getattr(sampler, "share_claims", None)
+    if share is None:
+        return
+    last = [0]
+
+    def claimed() -> list[dict[str, Any]]:
+        last[0], params = study.storage.claimed_elsewhere(study.study_id, last[0], study.space)
+        return params
+
+    share((id(study.storage), study.study_id), claimed)
+
+
 def as_scheduler(strategy: Sampler | Scheduler) -> Scheduler:
     """What the loop drives: a scheduler as it is, a bare sampler wrapped to run each proposal once."""
     if isinstance(strategy, Scheduler):
@@ -652,6 +691,7 @@ def create_study(
                     f"study {record.name!r} was run to {record.direction}; resuming it to {direction} would mix "
                     "the two: drop --resume or use the same direction"
                 )
+            # Only trials whose process is gone (heartbeat rule): another kernel may be running this study too.
             store.mark_running_interrupted(record.id)
             study = Study(record, store, space, store.load_trials(record.id, space))
             if seed is not None:

@@ -323,6 +323,8 @@ def test_mark_running_interrupted(store: Storage) -> None:
     store.add_trial(sid, Trial(number=1, params={"lr": 0.2}, started_at=123.0))
     store.add_trial(sid, Trial(number=2, params={"lr": 0.3}, started_at=124.0))
     store.add_trial(other, Trial(number=0))
+    assert store.mark_running_interrupted(sid) == 0  # this connection is still running them (heartbeat)
+    store._heartbeat.ids.clear()  # as after a crash of the loop that ran them
     assert store.mark_running_interrupted(sid) == 2
     states = [t.state for t in store.load_trials(sid)]
     assert states == [TrialState.COMPLETE, TrialState.INTERRUPTED, TrialState.INTERRUPTED]

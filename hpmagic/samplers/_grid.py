@@ -8,7 +8,7 @@ whose digits are positions in each dimension's grid (the last dimension varies f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hpmagic._checks import is_int, is_real
@@ -81,6 +81,8 @@ class GridSampler(Sampler):
                 if flat is not None:
                     self._done.add(flat)
         self._given: set[int] = set()
+        self._claims_key: object = None
+        self._claims: Callable[[], Iterable[Mapping[str, Any]]] | None = None
         self._cursor = 0
         self._order: Any = None
         remaining = self.size - len(self._done)
@@ -102,7 +104,25 @@ class GridSampler(Sampler):
         return self._decode(flat)
 
     def is_exhausted(self) -> bool:
+        self._refresh_claims()
         return len(self._done) + len(self._given) >= self.size
+
+    def share_claims(self, key: object, claimed: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        """Skip configurations that other processes running the same study take (the study's store tells).
+
+        ``claimed()`` returns the configurations taken elsewhere since its last call; it is consulted before each
+        proposal. ``key`` names the source: sharing the same one again keeps the first.
+        """
+        if self._claims_key != key:
+            self._claims_key, self._claims = key, claimed
+
+    def _refresh_claims(self) -> None:
+        if self._claims is None:
+            return
+        for params in self._claims():
+            flat = self._flat_of(params)
+            if flat is not None and not self._taken(flat):
+                self._given.add(flat)
 
     # -- order of visits ----------------------------------------------------------------------------------------
 
