@@ -57,8 +57,9 @@ lint: $(STAMP)
 bench-dashboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/dashboard_overhead.py
 
-# make bench-mf: Hyperband and ASHA against full-budget random search, PBT against fixed hyperparameters
-# (benchmarks/multifidelity.py: median over 5 seeds on digits, a markdown table).
+# make bench-mf: Hyperband and ASHA against full-budget random search, PBT against fixed hyperparameters, and
+# samplers under schedulers (bayes + hyperband, i.e. BOHB, against random + hyperband: epochs to the target accuracy)
+# (benchmarks/multifidelity.py: 10 seeds on digits, markdown tables; about 10 minutes on 2 cores).
 bench-mf: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/multifidelity.py
 
