@@ -311,17 +311,18 @@ class Storage:
         out = []
         for r in rows:
             best = r["max_value"] if r["direction"] == "maximize" else r["min_value"]
+            # Plain columns only, each of its type whatever a damaged row holds: the list must show every study.
             out.append(
                 {
-                    "name": r["name"],
-                    "state": r["state"],
-                    "direction": r["direction"],
-                    "strategy": r["strategy"],
+                    "name": str(r["name"]),
+                    "state": str(r["state"]),
+                    "direction": str(r["direction"]),
+                    "strategy": str(r["strategy"]),
                     "n_trials": r["n_trials"],
                     "n_complete": r["n_complete"],
-                    "best_value": best,
-                    "created_at": r["created_at"],
-                    "updated_at": r["updated_at"],
+                    "best_value": float(best) if is_real(best) and math.isfinite(best) else None,
+                    "created_at": r["created_at"] if is_real(r["created_at"]) else 0.0,
+                    "updated_at": r["updated_at"] if is_real(r["updated_at"]) else 0.0,
                 }
             )
         return out
@@ -1047,7 +1048,7 @@ def _short(exc: BaseException) -> str:
 
 def _schema_version(value: Any, where: str) -> int:
     text = str(value).strip() if value is not None else ""
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise StorageError(
             f"{where!r} has no valid hpmagic schema version (found {str(value)[:40]!r}); it was left untouched"
         )
