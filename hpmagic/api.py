@@ -51,7 +51,7 @@ def optimize(
     repeats: int = 1,
     refine: bool = False,
     scheduler: str | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     client: Any = None,
     resources: Mapping[str, float] | None = None,
 ) -> Study:
@@ -83,7 +83,8 @@ def optimize(
         scheduler: ``"hyperband"``, ``"asha"``, ``"median"`` or ``"pbt"``: decides budgets and early stops while the
             strategy proposes configurations (``strategy="bayes", scheduler="hyperband"`` is BOHB).
         n_jobs: run this many trials at once in worker processes of a local Dask cluster (started once per process
-            and reused); with ``client``, the most trials at once (default: the cluster's worker threads).
+            and reused); None or 1 runs them one after another here. With ``client``, the most trials at once
+            (default: the cluster's worker threads).
         client: a ``dask.distributed.Client`` of a running cluster to send trials to.
         resources: Dask worker resources every trial claims, e.g. ``{"GPU": 1}``.
     """
@@ -94,7 +95,7 @@ def optimize(
     space = space if isinstance(space, Space) else Space(space)
     check_budget(n_trials, timeout, max_failures, threads)  # before a study is written
     executor = make_executor(
-        jobs=n_jobs if client is None or n_jobs != 1 else None,
+        jobs=n_jobs,
         client=client,
         resources=dict(resources) if resources is not None else None,
     )

@@ -614,7 +614,8 @@ class Study:
 
 def _adopt(trial: Trial, ran: Trial) -> None:
     """Copy what a trial that ran elsewhere (on a worker) recorded into the driver's record of it."""
-    for name in ("params", "state", "value", "error", "traceback", "stdout", "stderr", "intermediate", "finished_at"):
+    fields = ("params", "state", "value", "error", "traceback", "stdout", "stderr", "intermediate")
+    for name in (*fields, "started_at", "finished_at"):
         setattr(trial, name, getattr(ran, name))
     trial.user_attrs.update(ran.user_attrs)
 

@@ -159,7 +159,7 @@ class DaskExecutor:
                     done.append(Done(number, None, None, lost=_lost_reason(_exception_of(future))))
         reports: list[tuple[int, int, float]] = []
         now = time.monotonic()
-        if now - self._drained >= 0.05:
+        if now - self._drained >= 0.02:
             self._drained = now
             reports = self._drain()
         return reports, done
@@ -261,7 +261,7 @@ def _run_on_worker(
     from hpmagic.trial import TrialState
 
     policy = _WorkerPolicy(job.dynamic, queue_name, stop_name)
-    trial = Trial(number=job.number, user_attrs=dict(job.attrs), started_at=job.started_at)
+    trial = Trial(number=job.number, user_attrs=dict(job.attrs))  # started now: it may have queued for a worker
     snapshots = SnapshotStore()
     if job.restored is not None and job.resume_from is not None:
         snapshots.put_raw(job.resume_from, *job.restored)

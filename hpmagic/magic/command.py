@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hpmagic._checks import MAX_SIZE
 from hpmagic.errors import OptionError
+from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
 
 __all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
+
+#: Upper bounds of the size-like options: far above any real study, low enough to refuse absurd values at once.
+_MAX_TRIALS = 10_000_000
+_MAX_THREADS = 4096
+_MAX_SEED = 2**63 - 1  # the store keeps the seed as a 64-bit integer
+_MAX_STEPS = 1_000_000_000
+_MAX_REPEATS = 10_000
+_MAX_SECONDS = 10 * 365 * 86400
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
@@ -22,6 +33,8 @@ def parse_duration(text: str) -> float:
     if not match:
         raise OptionError(f"--timeout takes a duration such as 90s, 10m or 1h, got {text!r}")
     seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if not math.isfinite(seconds) or seconds > _MAX_SECONDS:
+        raise OptionError(f"--timeout is at most {_MAX_SECONDS // 86400} days, got {_shown(text)}")
     if seconds <= 0:
         raise OptionError(f"--timeout must be longer than zero, got {text!r}")
     return seconds
@@ -49,6 +62,9 @@ class TuneCommand:
     out: str | None = None
     threads: int | None = 1
     background: bool = False
+    jobs: int | None = None
+    cluster: str | None = None
+    resources: tuple[tuple[str, float], ...] = ()
     budget: tuple[int, int] | None = None
     state: tuple[str, ...] = ()
     prune: str | None = None
@@ -75,9 +91,27 @@ class TuneCommand:
             ("--seed", self.seed, 0),
             ("--population", self.population, 2),
             ("--interval", self.interval, 1),
+            ("--jobs", self.jobs, 1),
         ):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise OptionError(f"{option} takes an integer >= {low}, got {value!r}")
+        for option, value, high in (
+            ("--trials", self.n_trials, _MAX_TRIALS),
+            ("--grid-points", self.grid_points, MAX_GRID_POINTS),
+            ("--threads", self.threads, _MAX_THREADS),
+            ("--seed", self.seed, _MAX_SEED),
+            ("--population", self.population, MAX_SIZE),
+            ("--interval", self.interval, _MAX_STEPS),
+            ("--repeats", self.repeats, _MAX_REPEATS),
+            ("--max-failures", self.max_failures, _MAX_TRIALS),
+        ):
+            # Sizes are checked before anything is allocated or looped over: a one-line error, at once.
+            if isinstance(value, int) and value > high:
+                raise OptionError(f"{option} takes an integer up to {high}, got {_shown(value)}")
+        if self.budget is not None and self.budget[1] > _MAX_STEPS:
+            raise OptionError(f"--budget MAX is at most {_MAX_STEPS} steps, got {_shown(self.budget[1])}")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout <= _MAX_SECONDS):
+            raise OptionError(f"--timeout is at most {_MAX_SECONDS // 86400} days, got {_shown(self.timeout)}")
         if self.direction not in ("minimize", "maximize"):
             raise OptionError(f"direction must be minimize or maximize, got {self.direction!r}")
         if self.out is not None and not self.out.isidentifier():
@@ -96,6 +130,10 @@ class TuneCommand:
             raise OptionError("--population applies to --strategy pbt and evolution only")
         if self.interval is not None and "pbt" not in self.names:
             raise OptionError("--interval applies to --strategy pbt only")
+        if self.jobs is not None and self.jobs > 1024:
+            raise OptionError(f"--jobs takes an integer from 1 to 1024, got {self.jobs}")
+        if self.resources and self.jobs is None and self.cluster is None:
+            raise OptionError("--resources needs workers: add --jobs N or --cluster ADDRESS")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
         if self.state and not all(name.isidentifier() for name in self.state):
@@ -149,6 +187,9 @@ class TuneCommand:
             population=_int_option("--population", args.population),
             interval=_int_option("--interval", args.interval),
             strategy_options=parse_options(unquote(args.options)) if args.options is not None else (),
+            jobs=_int_option("--jobs", args.jobs) if args.jobs is not None else _positive_or_none(defaults.jobs),
+            cluster=unquote(args.cluster) or (defaults.cluster or None),
+            resources=parse_resources(unquote(args.resources)) if args.resources is not None else (),
             scheduler=(unquote(args.scheduler) or "").strip().lower() or None if args.scheduler is not None else None,
         )
 
@@ -174,15 +215,45 @@ def parse_options(text: str | None) -> tuple[tuple[str, Any], ...]:
     return tuple(pairs)
 
 
+def parse_resources(text: str | None) -> tuple[tuple[str, float], ...]:
+    """``(("GPU", 1.0),)`` from ``GPU=1``: Dask worker resources every trial claims."""
+    pairs = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if not item:
+            continue
+        key, sep, raw = item.partition("=")
+        try:
+            amount = float(raw)
+        except ValueError:
+            amount = -1.0
+        if not sep or not key.strip() or not 0 < amount < 1e9:
+            raise OptionError(f"--resources takes NAME=AMOUNT pairs separated by commas, e.g. GPU=1; got {item!r}")
+        pairs.append((key.strip(), amount))
+    if not pairs:
+        raise OptionError("--resources takes NAME=AMOUNT pairs separated by commas, e.g. GPU=1")
+    return tuple(pairs)
+
+
+def _positive_or_none(value: int) -> int | None:
+    return value if value and value > 1 else None
+
+
 def parse_budget(text: str | None) -> tuple[int, int]:
     """``(1, 81)`` from ``1..81``: the resource range that ``tune.steps()`` counts in."""
     match = re.match(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$", str(text))
     if not match:
         raise OptionError(f"--budget takes MIN..MAX steps, e.g. --budget 1..81; got {text!r}")
+    if len(match.group(1)) > 12 or len(match.group(2)) > 12:
+        raise OptionError(f"--budget MAX is at most {_MAX_STEPS} steps, got {_shown(text)}")
     low, high = int(match.group(1)), int(match.group(2))
     if not 1 <= low <= high:
         raise OptionError(f"--budget needs 1 <= MIN <= MAX, got {text!r}")
     return low, high
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def unquote(text: str | None) -> str | None:

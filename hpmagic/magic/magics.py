@@ -15,6 +15,7 @@ from hpmagic.cell import build_objective, default_study_name
 from hpmagic.display import HTMLReporter, make_reporter, results_html, results_text
 from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
+from hpmagic.execution import close_local_clusters, make_executor
 from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
 from hpmagic.run import build_run
@@ -36,6 +37,12 @@ class TuneMagics(Magics):
     grid_points = Int(5, help="Grid points per float parameter for grid search.").tag(config=True)
     threads = Int(1, help="BLAS/OpenMP threads per trial; 0 leaves the libraries' own setting.").tag(config=True)
     table_rows = Int(10, help="How many of the best trials the live table shows.").tag(config=True)
+    jobs = Int(1, help="Trials at once in local Dask worker processes (1: one after another in the kernel).").tag(
+        config=True
+    )
+    cluster = Unicode("", help="Address of a running Dask scheduler to send trials to, e.g. tcp://host:8786.").tag(
+        config=True
+    )
     display = Enum(
         ["auto", "widgets", "html", "text", "none"],
         "auto",
@@ -105,6 +112,14 @@ class TuneMagics(Magics):
     @argument("--interval", help="pbt: steps per round between exploit/explore (default: a tenth of the budget).")
     @argument("--options", help="The strategy's and scheduler's own options, NAME=VALUE pairs: e.g. eta=2.")
     @argument(
+        "--jobs",
+        "-j",
+        help="Run N trials at once in local worker processes (a Dask cluster started once per kernel); with "
+        "--cluster, the most trials at once.",
+    )
+    @argument("--cluster", help="Send trials to a running Dask scheduler, e.g. tcp://host:8786.")
+    @argument("--resources", help="Dask worker resources each trial claims, e.g. GPU=1 (workers must advertise them).")
+    @argument(
         "--background",
         action="store_true",
         help="Run the study in a thread: the notebook stays usable; stop it with the dashboard or tune.study.stop().",
@@ -120,7 +135,12 @@ class TuneMagics(Magics):
         """
         try:
             cmd = parse_tune_line(line, self)
-            study, objective, strategy, n_trials = self._prepare(cmd, cell)
+            executor = make_executor(
+                jobs=cmd.jobs,
+                cluster=cmd.cluster,
+                resources=dict(cmd.resources) if cmd.resources else None,
+            )
+            study, objective, strategy, n_trials = self._prepare(cmd, cell, parallel=executor is not None)
         except HpmagicError as exc:
             raise UsageError(str(exc)) from None
         search_space = self._search_space
@@ -145,6 +165,7 @@ class TuneMagics(Magics):
                     budget=cmd.budget,
                     repeats=cmd.repeats,
                     search_space=search_space,
+                    executor=executor,
                 )
             finally:
                 self._publish(cmd, study, objective)
@@ -161,10 +182,12 @@ class TuneMagics(Magics):
         if reporter is None:
             print(f"hpmagic: study {study.name!r} runs in the background; tune.study.stop() stops it")
 
-    def _prepare(self, cmd: TuneCommand, cell: str) -> tuple[Study, Any, Any, int | None]:
+    def _prepare(self, cmd: TuneCommand, cell: str, parallel: bool = False) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
         user_ns = self.shell.user_ns if self.shell is not None else {}
         objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test)
+        if parallel:
+            objective.for_workers()  # a variable that cannot travel to the workers is an error before any study
         run = build_run(
             space=objective.space,
             strategy=cmd.strategy,
@@ -261,7 +284,8 @@ class TuneMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def close(self) -> None:
-        """Close the stores this magic opened (on unload)."""
+        """Close the stores this magic opened, and the local Dask cluster (on unload)."""
+        close_local_clusters()
         for store in self._stores.values():
             try:
                 store.close()
