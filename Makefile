@@ -14,7 +14,7 @@ DEMO_DIR := build/demo
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: demo test lint venv clean browser-deps bench-dashboard
-.PHONY: bench-mf bench-noise
+.PHONY: bench-mf bench-noise bench-parallel
 .PHONY: bench bench-quick bench-overhead
 
 venv: $(STAMP)
@@ -112,3 +112,8 @@ labextension: $(STAMP)
 # refresh cost in a real JupyterLab (benchmarks/lab_api.py).
 bench-lab: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/lab_api.py
+
+# make bench-parallel: --jobs 2 against one trial at a time on CPU-bound trials, the Dask path's overhead per trial,
+# and bayes's regret with 1, 2 and 4 trials in flight (benchmarks/parallel.py). Run it on a quiet machine.
+bench-parallel: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) -m benchmarks.parallel
