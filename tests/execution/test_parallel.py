@@ -286,3 +286,17 @@ def test_keyboard_interrupt_cancels_the_trials_in_flight(client: Any) -> None:
     )
     assert finish.reason == FinishReason.INTERRUPTED
     assert not any(t.state is TrialState.RUNNING for t in study.trials)
+
+
+def test_repeats_seeds_held_out_values_and_output_work_on_workers(client: Any) -> None:
+    def fn(params: dict[str, Any]) -> float:
+        print(f"seed {tune.seed}")
+        tune.holdout(params["x"] * 2)
+        return params["x"] + tune.seed
+
+    study = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=4, repeats=2, client=client)
+    for trial in study.trials:
+        assert trial.user_attrs["values"] == pytest.approx([trial.params["x"], trial.params["x"] + 1])
+        assert trial.value == pytest.approx(trial.params["x"] + 0.5)
+        assert trial.user_attrs["test"] == pytest.approx(trial.params["x"] * 2)
+        assert trial.stdout == "seed 0\nseed 1\n"  # captured on the worker, kept with the trial
