@@ -200,7 +200,7 @@ def run_sgd(
 ) -> dict[str, Run]:
     """Every run of targets 1 and 3 on one seed, by label; the first combination must be full-budget random search.
 
-    Targets 1's rows are three of them: ``random`` is "random (full budget)", ``hyperband`` is "random +
+    Target 1's rows are three of them: ``random`` is "random (full budget)", ``hyperband`` is "random +
     hyperband" (what ``--strategy hyperband`` means) and ``asha`` is "random + asha".
     """
     data = digits()
