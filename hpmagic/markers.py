@@ -8,6 +8,7 @@ instead, which is how search spaces are declared in plain Python.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 from collections.abc import Sequence
@@ -59,7 +60,7 @@ class Tune:
 
     # -- intermediate results --------------------------------------------------------------------------------------
 
-    def steps(self, n: int | None = None) -> range:
+    def steps(self, n: builtins.int | None = None) -> range:
         """The training steps (epochs, iterations) this trial may run: ``for epoch in tune.steps(): ...``.
 
         In a study with ``--budget MIN..MAX`` a scheduler grants each trial its budget (a promoted or cloned trial
@@ -78,7 +79,7 @@ class Tune:
     def report(
         self,
         value: float,
-        step: int | None = None,
+        step: builtins.int | None = None,
         *,
         grad: dict[str, float] | None = None,
         state: dict[str, Any] | None = None,
@@ -95,7 +96,7 @@ class Tune:
             ctx.report(value, step, grad=grad, state=state)
 
     @property
-    def seed(self) -> int:
+    def seed(self) -> builtins.int:
         """The repetition of the running configuration (0, 1, ... with ``--repeats``): use it as a random_state."""
         ctx = current_context()
         return ctx.seed if ctx is not None else 0

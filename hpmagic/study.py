@@ -572,17 +572,17 @@ class Study:
                 running[trial.number] = trial
             reports, finished = executor.poll(0.05)
             for number, step, value in reports:
-                trial = running.get(number)
-                if trial is None:
+                reporting = running.get(number)
+                if reporting is None:
                     continue  # a late report of a trial that has already finished
-                trial.intermediate.append((int(step), float(value)))
-                emit(TrialReported(self, trial, int(step), float(value)))
-                if search.report(trial, int(step), float(value)):
+                reporting.intermediate.append((int(step), float(value)))
+                emit(TrialReported(self, reporting, int(step), float(value)))
+                if search.report(reporting, int(step), float(value)):
                     executor.stop_trial(number)
             for outcome in finished:
-                trial = running.pop(outcome.number, None)
-                if trial is None:
+                if outcome.number not in running:
                     continue
+                trial = running.pop(outcome.number)
                 if outcome.trial is None:
                     _finish(trial, TrialState.FAILED, error=outcome.lost or "the trial's worker was lost")
                 else:

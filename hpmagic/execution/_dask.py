@@ -310,7 +310,8 @@ def _forget_study(token: str) -> None:
 
 def _exception_of(future: Any) -> BaseException:
     try:
-        return future.exception()  # type: ignore[no-any-return]
+        error: BaseException = future.exception()
+        return error
     except BaseException as exc:  # noqa: BLE001 - a cancelled future raises instead of returning its error
         return exc
 

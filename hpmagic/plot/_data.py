@@ -209,7 +209,7 @@ def convergence_data(trials: Sequence[Trial], direction: str) -> ConvergenceData
     n_failed = sum(1 for t in trials if t.state == TrialState.FAILED)
     n_pruned = sum(1 for t in trials if t.state == TrialState.PRUNED)
     nums = np.fromiter((t.number for t in done), dtype=np.int64, count=len(done))
-    values = np.fromiter((t.value for t in done), dtype=np.float64, count=len(done))  # type: ignore[misc]
+    values = np.fromiter((float(t.value or 0.0) for t in done), dtype=np.float64, count=len(done))
     accumulate = np.maximum.accumulate if direction == "maximize" else np.minimum.accumulate
     best = accumulate(values) if len(values) else values.copy()
     return ConvergenceData(nums, values, best, n_failed, n_pruned)
@@ -443,7 +443,8 @@ def model_data(
             else:
                 value = _filler(dim)
             if labels is not None:
-                point.append(labels[dim.index(value)])  # type: ignore[arg-type, index]
+                assert isinstance(dim, Categorical)  # only choices have labels
+                point.append(labels[dim.index(value) or 0])
             elif in_log:
                 point.append(math.log10(value))
             elif isinstance(dim, Int):

@@ -11,7 +11,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -40,9 +40,14 @@ _TRIAL_COLOR = "#1f77b4"
 class StudyLike(Protocol):
     """What the plots read from a study: a ``hpmagic.Study``, or any object with these attributes."""
 
-    trials: Sequence[Trial]
-    direction: str
-    space: Any
+    @property
+    def trials(self) -> Sequence[Trial]: ...
+
+    @property
+    def direction(self) -> str: ...
+
+    @property
+    def space(self) -> Any: ...
 
 
 def _new_axes(figsize: tuple[float, float]) -> Axes:
@@ -108,7 +113,7 @@ def convergence(study: StudyLike, ax: Axes | None = None) -> Axes:
     ax.scatter(data.numbers, data.values, s=14, color=_TRIAL_COLOR, alpha=0.6, linewidths=0, label="trial")
     ax.plot(data.numbers, data.best_so_far, color=_BEST_COLOR, lw=1.8, drawstyle="steps-post", label="best so far")
     # A fixed corner: loc="best" would test every point for overlap on each redraw.
-    corner = "upper right" if study.direction == "minimize" else "lower right"
+    corner: Literal["upper right", "lower right"] = "upper right" if study.direction == "minimize" else "lower right"
     ax.legend(loc=corner, fontsize="small", title=note or None, title_fontsize="small", framealpha=0.8)
     return ax
 

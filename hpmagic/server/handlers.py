@@ -170,7 +170,8 @@ def _study_answer(entry: StoreEntry, study_id: int) -> dict[str, Any]:
     if best is not None and best.get("test") is not None and best.get("value") is not None:
         gap = best["test"] - best["value"]
     options = record.options if isinstance(record.options, dict) else {}
-    notes = options.get("notes") if isinstance(options.get("notes"), list) else []
+    found = options.get("notes")
+    notes: list[Any] = found if isinstance(found, list) else []
     return {
         "store": entry.rel,
         "id": record.id,

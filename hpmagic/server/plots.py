@@ -58,7 +58,7 @@ def study_svg(study: Any, kind: str, param: str | None = None) -> bytes:
         convergence(study, ax=ax)
     elif kind == "parallel":
         fig, ax = _figure(7.5, 3.8)
-        shown = study if len(study.trials) <= _MAX_LINES else _Shown(study, _best_trials(study, _MAX_LINES))
+        shown: Any = study if len(study.trials) <= _MAX_LINES else _Shown(study, _best_trials(study, _MAX_LINES))
         parallel_coordinates(shown, ax=ax)
     elif kind == "scatter":
         if not param:
