@@ -12,7 +12,7 @@ from typing import TypeGuard
 
 from hpmagic.errors import OptionError
 
-__all__ = ["check_int", "is_int", "is_real"]
+__all__ = ["MAX_SIZE", "check_int", "is_int", "is_real"]
 
 
 def is_int(x: object) -> TypeGuard[int]:
@@ -25,8 +25,15 @@ def is_real(x: object) -> TypeGuard[float]:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer >= ``minimum``, else an OptionError naming the option."""
-    if not is_int(value) or value < minimum:
-        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+#: Upper bound of every size-like option (design points, population, candidates): far above any real use, and
+#: low enough that nothing is allocated or looped over before the user hears the value is absurd.
+MAX_SIZE = 1_000_000
+
+
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is an integer in ``[minimum, maximum]``, else an OptionError naming it."""
+    if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise OptionError(f"{name} must be an integer {bound}, got {shown}")
     return int(value)

@@ -440,5 +440,12 @@ class Space(Mapping[str, Dimension]):
         """Number of combinations ``grid`` would produce (without building them)."""
         n = 1
         for dim in self._dims.values():
-            n *= dim.high - dim.low + 1 if isinstance(dim, Int) else len(dim.grid(points))
+            if isinstance(dim, Int):
+                n *= dim.high - dim.low + 1
+            elif isinstance(dim, Categorical):
+                n *= len(dim.choices)
+            elif isinstance(dim, Float):
+                n *= max(points, 1)
+            else:
+                n *= len(dim.grid(points))
         return n

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hpmagic._checks import check_int
+from hpmagic._checks import MAX_SIZE, check_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Int, Space
@@ -86,13 +86,13 @@ class BayesSampler(Sampler):
         refit_every: int = 5,
     ) -> None:
         if n_initial_points is not None:
-            n_initial_points = check_int("n_initial_points", n_initial_points)
+            n_initial_points = check_int("n_initial_points", n_initial_points, 1, MAX_SIZE)
         key = acq_func.lower() if isinstance(acq_func, str) else None
         if key not in _ACQ_FUNCS:
             raise OptionError(f"unknown acq_func {acq_func!r}; choose one of: EI, PI, LCB, gp_hedge")
         self.n_initial_points = n_initial_points
         self.acq_func = _ACQ_FUNCS[key]
-        self.n_candidates = check_int("n_candidates", n_candidates)
+        self.n_candidates = check_int("n_candidates", n_candidates, 1, MAX_SIZE)
         self.refit_until = check_int("refit_until", refit_until, 0)
         self.refit_every = check_int("refit_every", refit_every)
 

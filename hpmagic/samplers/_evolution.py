@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hpmagic._checks import is_int, is_real
+from hpmagic._checks import MAX_SIZE, check_int, is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, Sampler, stable_hash
 from hpmagic.space import Categorical, Dimension, Float, Int, Space
@@ -100,8 +100,7 @@ class EvolutionSampler(Sampler):
         regularized: bool = True,
         sigma: float = 0.15,
     ) -> None:
-        if not is_int(population) or population < 1:
-            raise OptionError(f"population must be an integer >= 1, got {population!r}")
+        check_int("population", population, 1, MAX_SIZE)
         if not is_int(tournament) or tournament < 1:
             raise OptionError(f"tournament must be an integer >= 1, got {tournament!r}")
         if tournament > population:

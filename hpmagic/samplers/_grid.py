@@ -22,6 +22,11 @@ __all__ = ["GridSampler"]
 # Below this many combinations, sampling draws one seeded permutation (8 bytes a combination); above it, it draws
 # random indices and rejects repeats, which is cheap because a budget is then tiny next to the grid.
 _PERMUTE_MAX = 1 << 20
+#: Grid values per real-valued dimension at most (``--grid-points``): more is never a useful grid, and this many
+#: floats are allocated per dimension.
+MAX_GRID_POINTS = 10_000
+#: Combinations a grid may have when no ``--trials`` bounds it (it then runs them all).
+MAX_UNBOUNDED_GRID = 1_000_000
 # Rejection draws before falling back to a scan for a free index (only reached when nearly everything is taken).
 _MAX_REJECTIONS = 64
 
@@ -47,8 +52,9 @@ class GridSampler(Sampler):
     schedulable = False
 
     def __init__(self, points: int = 5, sample: bool = False) -> None:
-        if not is_int(points) or points < 1:
-            raise OptionError(f"grid points must be an integer >= 1, got {points!r}")
+        if not is_int(points) or not 1 <= points <= MAX_GRID_POINTS:
+            shown = repr(points) if len(repr(points)) <= 40 else repr(points)[:37] + "..."
+            raise OptionError(f"grid points must be an integer from 1 to {MAX_GRID_POINTS}, got {shown}")
         if not isinstance(sample, bool):
             raise OptionError(f"grid sample must be True or False, got {sample!r}")
         self.points = int(points)
@@ -72,7 +78,8 @@ class GridSampler(Sampler):
         # Size first, from Space.grid_size, so a hopeless grid is refused before anything else is built.
         self.size = space.grid_size(self.points)
         self._names = list(space)
-        self._values = [space[name].grid(self.points) for name in self._names]
+        # Integer dimensions as ranges: a tune.int with 10**8 values costs nothing until a point is asked for.
+        self._values = [_grid_values(space[name], self.points) for name in self._names]
         self._radices = [len(v) for v in self._values]
         self._done: set[int] = set()
         for trial in history:
@@ -89,6 +96,9 @@ class GridSampler(Sampler):
         already = self.n_asked  # finished trials in the history, on the grid or not: they used up budget
         if n_trials is not None and remaining > n_trials - already and not self.sample:
             raise OptionError(self._too_big_message(remaining, n_trials, already))
+        if n_trials is None and remaining > MAX_UNBOUNDED_GRID:
+            # Without a budget the grid is the budget: a grid this large would run for ever, so say so now.
+            raise OptionError(self._too_big_message(remaining, MAX_UNBOUNDED_GRID, already))
 
     def ask(self, number: int) -> dict[str, Any]:
         """The next untried combination.
@@ -198,7 +208,13 @@ class GridSampler(Sampler):
         )
 
 
-def _position(dim: Dimension, values: list[Any], value: Any) -> int | None:
+def _grid_values(dim: Dimension, points: int) -> Sequence[Any]:
+    if isinstance(dim, Int):
+        return range(dim.low, dim.high + 1)
+    return dim.grid(points)
+
+
+def _position(dim: Dimension, values: Sequence[Any], value: Any) -> int | None:
     """Where ``value`` sits in ``dim``'s grid values: by choice index for categoricals, by value for numbers."""
     if isinstance(dim, Categorical):
         return dim.index(value)

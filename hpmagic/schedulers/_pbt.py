@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hpmagic._checks import is_int, is_real
+from hpmagic._checks import MAX_SIZE, check_int, is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.schedulers._base import TrialRequest
 from hpmagic.schedulers._segments import SegmentScheduler
@@ -75,8 +75,7 @@ class PBTScheduler(SegmentScheduler):
         resample_probability: float = 0.25,
         perturb: Sequence[float] = (0.8, 1.2),
     ) -> None:
-        if not is_int(population) or population < 2:
-            raise OptionError(f"pbt: population must be an integer >= 2, got {population!r}")
+        check_int("pbt: population", population, 2, MAX_SIZE)
         if interval is not None and (not is_int(interval) or interval < 1):
             raise OptionError(f"pbt: interval must be an integer >= 1 or None, got {interval!r}")
         if not is_real(quantile) or not 0 < quantile <= 0.5:
