@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -40,3 +43,24 @@ def ip(_shell, tmp_path, monkeypatch):
     _shell.run_line_magic("unload_ext", "hpmagic")
     _shell.run_line_magic("reset", "-f")
     _shell.config.pop("TuneMagics", None)
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Any]:
+    """One Playwright for the whole run, shared by every browser test folder (a second sync Playwright cannot start
+    while one is open); skipped without Chromium or playwright, except in CI where that is a failure."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    missing = None
+    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+        missing = "Chromium is not installed (make browser-deps installs Debian's package)"
+    elif sync_playwright is None:
+        missing = "the playwright package is not installed (pip install -e '.[test]')"
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI must run the browser tests", pytrace=False)
+        pytest.skip(missing)
+    with sync_playwright() as pw:
+        yield pw

@@ -55,6 +55,8 @@ _PLOT_SIZE = (6.0, 3.0)
 
 #: The dashboard's layout rules, scoped to its class so nothing else on the page changes. The last rule hides the
 #: static copy of this output while the live widget is shown (the copy is for when the widget's model is gone).
+#: The table's horizontal scrollbar track is always drawn (overflow-x: scroll), so the widget's height does not
+#: jump by the scrollbar's height when the table first grows wider than the notebook.
 DASHBOARD_CSS = """
 .hpmagic-dashboard { max-width: 100%; min-width: 0; box-sizing: border-box; overflow: hidden; }
 .hpmagic-dashboard > * { min-width: 0; max-width: 100%; }
@@ -73,7 +75,7 @@ DASHBOARD_CSS = """
 .hpmagic-dashboard .hpmagic-body { flex-flow: row wrap; align-items: flex-start; overflow: visible; gap: 8px; }
 .hpmagic-dashboard .hpmagic-table { flex: 1 1 520px; min-width: 0; max-width: 100%; overflow: hidden; }
 .hpmagic-dashboard .hpmagic-table > .widget-html-content,
-.hpmagic-dashboard .hpmagic-table > .jupyter-widget-html-content { min-width: 0; max-width: 100%; overflow-x: auto;
+.hpmagic-dashboard .hpmagic-table > .jupyter-widget-html-content { min-width: 0; max-width: 100%; overflow-x: scroll;
   overflow-y: hidden; line-height: normal; container-type: inline-size; padding-bottom: 2px; }
 .hpmagic-dashboard .hpmagic-table > div::-webkit-scrollbar { height: 10px; }
 .hpmagic-dashboard .hpmagic-table > div::-webkit-scrollbar-track { background: var(--jp-layout-color2, #eee); }

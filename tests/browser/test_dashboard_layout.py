@@ -11,7 +11,6 @@ Screenshots go to test-artifacts/browser/layout-*.png.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -20,22 +19,16 @@ from typing import Any
 import pytest
 
 from .conftest import (
-    CHROMIUM_ARGS,
     JupyterLab,
-    _chromium_path,
     diagnostics,
     execution_count,
+    launch_chromium,
     open_notebook,
     run_all,
     screenshot,
     wait_for_cell_done,
     write_notebook,
 )
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the conftest's browser fixture skips (or fails in CI) without it
-    sync_playwright = None
 
 DASHBOARD = ".hpmagic-dashboard"
 N_TRIALS = 14
@@ -70,25 +63,17 @@ def tune_cell(n_params: int, name: str, storage: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(playwright_session: Any) -> Iterator[Any]:
     """Chromium as the conftest launches it, but with its scrollbars drawn, as a person sees them.
 
     Playwright starts headless Chromium with ``--hide-scrollbars``; the layout tests check that a table wider than
     the notebook shows a scrollbar, so this module keeps them.
     """
-    executable = _chromium_path()
-    if executable is None or sync_playwright is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium and playwright are needed for the browser tests in CI", pytrace=False)
-        pytest.skip("Chromium or playwright is not installed")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS, ignore_default_args=["--hide-scrollbars"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    launched = launch_chromium(playwright_session, ignore_default_args=["--hide-scrollbars"])
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 # Everything measured in one round trip. Rectangles are the browser's own (CSS pixels, viewport coordinates).
