@@ -192,7 +192,12 @@ def build_objective(
         test_code = compile(_parse(test, "<--test>", "--test", mode="eval"), "<--test>", "eval")
     _restore_state(tree, state)
     ast.fix_missing_locations(tree)
-    code = compile(tree, filename, "exec")
+    try:
+        code = compile(tree, filename, "exec")
+    except SyntaxError as exc:  # yield/return/await outside a function, nonlocal at top level, ...
+        raise _syntax_error(exc, "the cell", "exec") from None
+    except (RecursionError, MemoryError):
+        raise CellError("the cell is nested too deeply for Python to compile; flatten it") from None
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return CellObjective(
         source=source,
@@ -246,16 +251,44 @@ def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
 
 def _parse(source: str, filename: str, what: str, mode: str = "exec") -> Any:
     try:
-        return ast.parse(source, filename, mode=mode)
+        tree = ast.parse(source, filename, mode=mode)
     except SyntaxError as exc:
-        where = f", line {exc.lineno}" if exc.lineno and mode == "exec" else ""
-        text = (exc.text or "").rstrip("\n")
-        pointer = ""
-        if text.strip():
-            indent = len(text) - len(text.lstrip())
-            caret = " " * max((exc.offset or 1) - 1 - indent, 0) + "^"
-            pointer = f"\n    {text.strip()}\n    {caret}"
-        raise CellError(f"syntax error in {what}{where}: {exc.msg}{pointer}") from None
+        raise _syntax_error(exc, what, mode) from None
+    except (RecursionError, MemoryError):
+        raise CellError(f"{what} is nested too deeply for Python to parse; flatten it") from None
+    line = _too_deep(tree)
+    if line is not None:
+        where = f", line {line}" if mode == "exec" else ""
+        raise CellError(f"{what} is nested more than {_MAX_DEPTH} levels deep{where}; flatten it")
+    return tree
+
+
+#: Deeper syntax trees than this are refused: the compiler and the marker scan recurse over them.
+_MAX_DEPTH = 200
+
+
+def _too_deep(tree: ast.AST) -> int | None:
+    """The line of a node nested deeper than ``_MAX_DEPTH``, or None (walked without recursion)."""
+    stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > _MAX_DEPTH:
+            return line
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
+    return None
+
+
+def _syntax_error(exc: SyntaxError, what: str, mode: str) -> CellError:
+    """A one-line CellError (plus the offending line and a caret) from a parser or compiler error."""
+    where = f", line {exc.lineno}" if exc.lineno and mode == "exec" else ""
+    text = (exc.text or "").rstrip("\n")
+    pointer = ""
+    if text.strip():
+        indent = len(text) - len(text.lstrip())
+        caret = " " * max((exc.offset or 1) - 1 - indent, 0) + "^"
+        pointer = f"\n    {text.strip()}\n    {caret}"
+    return CellError(f"syntax error in {what}{where}: {exc.msg}{pointer}")
 
 
 def _check_named(site: MarkerSite) -> None:
