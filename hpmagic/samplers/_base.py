@@ -99,6 +99,11 @@ class Sampler(abc.ABC):
         if not isinstance(getattr(self, "notes", None), list):
             self.notes = []
         self.n_asked = sum(1 for t in history if t.state.finished)
+        self._prepare(history)
+
+    def _prepare(self, history: Sequence[Trial]) -> None:  # noqa: B027 - optional hook
+        """What a sampler builds for a run once ``setup`` has stored the space, direction, seed and budget (as
+        ``self.space``...): subclasses override this rather than ``setup``. ``history`` as ``setup`` got it."""
 
     @property
     def sign(self) -> float:

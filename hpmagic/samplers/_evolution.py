@@ -18,7 +18,7 @@ import numpy as np
 from hpmagic._checks import MAX_SIZE, check_int, is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, Sampler, stable_hash
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import Categorical, Dimension, Float, Int
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["EvolutionSampler"]
@@ -120,17 +120,8 @@ class EvolutionSampler(Sampler):
         self.regularized = regularized
         self.sigma = float(sigma)
 
-    def setup(
-        self,
-        space: Space,
-        *,
-        direction: str,
-        seed: int,
-        n_trials: int | None = None,
-        history: Sequence[Trial] = (),
-    ) -> None:
+    def _prepare(self, history: Sequence[Trial]) -> None:
         """Start empty, then replay the history's complete trials into the population, oldest first."""
-        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
         self._members: deque[_Member] | list[_Member] = deque(maxlen=self.population) if self.regularized else []
         self._n_members = 0
         self._seen: set[tuple[Any, ...]] = set()

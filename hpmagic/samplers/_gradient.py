@@ -18,7 +18,7 @@ import numpy as np
 from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, Sampler, SeededDynamic
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import Categorical, Dimension, Float, Int
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["GradientSampler"]
@@ -150,18 +150,9 @@ class GradientSampler(Sampler):
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
-    def setup(
-        self,
-        space: Space,
-        *,
-        direction: str,
-        seed: int,
-        n_trials: int | None = None,
-        history: Sequence[Trial] = (),
-    ) -> None:
+    def _prepare(self, history: Sequence[Trial]) -> None:
         """Reset, then replay the history through the state machine (or restart the descent from its best trial)."""
-        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
-        self._floats = [n for n, d in space.items() if isinstance(d, Float)]
+        self._floats = [n for n, d in self.space.items() if isinstance(d, Float)]
         finished = [t for t in history if t.state.finished]
         self._reset()
         for trial in finished:

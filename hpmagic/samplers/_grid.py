@@ -14,7 +14,7 @@ from typing import Any
 from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
-from hpmagic.space import Categorical, Dimension, Float, Int, Space
+from hpmagic.space import Categorical, Dimension, Float, Int
 from hpmagic.trial import Trial
 
 __all__ = ["GridSampler"]
@@ -60,26 +60,17 @@ class GridSampler(Sampler):
         self.points = int(points)
         self.sample = sample
 
-    def setup(
-        self,
-        space: Space,
-        *,
-        direction: str,
-        seed: int,
-        n_trials: int | None = None,
-        history: Sequence[Trial] = (),
-    ) -> None:
+    def _prepare(self, history: Sequence[Trial]) -> None:
         """Size the grid, note which combinations the history already tried, and check the budget.
 
-        ``n_trials`` is the study's total budget, finished history included (as ``Study.optimize`` counts it), so
+        ``self.n_trials`` is the study's total budget, finished history included (as ``Study.optimize`` counts it), so
         on resume the trials it leaves are compared with the combinations not tried yet.
         """
-        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
         # Size first, from Space.grid_size, so a hopeless grid is refused before anything else is built.
-        self.size = space.grid_size(self.points)
-        self._names = list(space)
+        self.size = self.space.grid_size(self.points)
+        self._names = list(self.space)
         # Integer dimensions as ranges: a tune.int with 10**8 values costs nothing until a point is asked for.
-        self._values = [_grid_values(space[name], self.points) for name in self._names]
+        self._values = [_grid_values(self.space[name], self.points) for name in self._names]
         self._radices = [len(v) for v in self._values]
         self._done: set[int] = set()
         for trial in history:
@@ -94,9 +85,9 @@ class GridSampler(Sampler):
         self._order: Any = None
         remaining = self.size - len(self._done)
         already = self.n_asked  # finished trials in the history, on the grid or not: they used up budget
-        if n_trials is not None and remaining > n_trials - already and not self.sample:
-            raise OptionError(self._too_big_message(remaining, n_trials, already))
-        if n_trials is None and remaining > MAX_UNBOUNDED_GRID:
+        if self.n_trials is not None and remaining > self.n_trials - already and not self.sample:
+            raise OptionError(self._too_big_message(remaining, self.n_trials, already))
+        if self.n_trials is None and remaining > MAX_UNBOUNDED_GRID:
             # Without a budget the grid is the budget: a grid this large would run for ever, so say so now.
             raise OptionError(self._too_big_message(remaining, MAX_UNBOUNDED_GRID, already))
 

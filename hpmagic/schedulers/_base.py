@@ -98,6 +98,10 @@ class Scheduler(abc.ABC):
         """Prepare for a run: by default the sampler sees the whole history."""
         self._remember(space, direction, seed, n_trials)
         self._sampler().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
+        self._prepare(history)
+
+    def _prepare(self, history: Sequence[Trial]) -> None:  # noqa: B027 - optional hook
+        """What a scheduler builds for a run once ``setup`` has stored its settings and set its sampler up."""
 
     def _remember(self, space: Space, direction: str, seed: int, n_trials: int | None) -> None:
         self.space = space

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.schedulers._base import Scheduler, TrialRequest
-from hpmagic.space import Space
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["MedianStopping"]
@@ -42,16 +41,7 @@ class MedianStopping(Scheduler):
         self._finished = 0
         self.n_stopped = 0
 
-    def setup(
-        self,
-        space: Space,
-        *,
-        direction: str,
-        seed: int,
-        n_trials: int | None = None,
-        history: Sequence[Trial] = (),
-    ) -> None:
-        super().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
+    def _prepare(self, history: Sequence[Trial]) -> None:
         self._by_step, self._finished = {}, 0
         for trial in history:
             self._record(trial)
