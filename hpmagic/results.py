@@ -61,6 +61,7 @@ FIDELITY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rung", ("bracket", "rung")),
     ("member", ("member", "round")),
     ("continues", ("continues",)),
+    ("worker", ("worker",)),
 )
 
 
@@ -125,6 +126,8 @@ def fidelity_cell(trial: Trial, column: str) -> str:
     if column == "continues":
         source = attrs.get("continues")
         return "" if source is None else f"#{source}"
+    if column == "worker":  # the Dask worker that runs (ran) the trial, without the protocol
+        return str(attrs.get("worker") or "").split("://")[-1]
     raise KeyError(column)
 
 

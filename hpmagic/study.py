@@ -535,6 +535,9 @@ class Study:
                 return closing
             if now - checked_workers >= 1.0:
                 checked_workers = now
+                for number, address in executor.placements().items():
+                    if number in running:  # the dashboard shows where each running trial runs
+                        running[number].user_attrs["worker"] = address
                 if executor.workers() == 0 and not lost_workers:
                     lost_workers = True
                     self.notes.append("the cluster lost all its workers: the study waited for workers to come back")

@@ -171,6 +171,20 @@ class DaskExecutor:
             return []
         return [(int(n), int(step), float(value)) for n, step, value in items]
 
+    def placements(self) -> dict[int, str]:
+        """Which worker runs each trial in flight now (one question to the scheduler)."""
+        prefix = f"hpmagic-trial-{self._token}-"
+        out: dict[int, str] = {}
+        try:
+            processing = self.client.processing()
+        except Exception:  # noqa: BLE001 - unknown for now; asked again later
+            return out
+        for address, keys in processing.items():
+            for key in keys:
+                if isinstance(key, str) and key.startswith(prefix):
+                    out[int(key[len(prefix) :])] = address
+        return out
+
     def stop_trial(self, number: int) -> None:
         """Tell trial ``number`` to stop at its next report (it is then pruned)."""
         self._stopped.add(number)

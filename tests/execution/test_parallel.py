@@ -300,3 +300,30 @@ def test_repeats_seeds_held_out_values_and_output_work_on_workers(client: Any) -
         assert trial.value == pytest.approx(trial.params["x"] + 0.5)
         assert trial.user_attrs["test"] == pytest.approx(trial.params["x"] * 2)
         assert trial.stdout == "seed 0\nseed 1\n"  # captured on the worker, kept with the trial
+
+
+def test_running_trials_show_their_worker_and_the_table_has_a_worker_column(client: Any) -> None:
+    from hpmagic.results import results_text
+
+    def fn(params: dict[str, Any]) -> float:
+        for step in tune.steps():
+            busy(0.1)
+            tune.report(params["x"], step)
+        return params["x"]
+
+    seen_running: set[str] = set()
+
+    def watch(event: Any) -> None:
+        if isinstance(event, TrialReported) and event.trial.state is TrialState.RUNNING:
+            worker = event.trial.user_attrs.get("worker")
+            if worker:
+                seen_running.add(worker)
+
+    study = hpmagic.optimize(
+        fn, {"x": tune.uniform(0, 1)}, strategy="random", budget=(1, 15), n_trials=4, client=client, reporters=[watch]
+    )
+    assert seen_running, "a running trial's worker was known while it ran"
+    assert seen_running <= {t.user_attrs["worker"] for t in study.trials}
+    table = results_text(study)
+    assert "worker" in table
+    assert any(w.split("://")[-1] in table for w in seen_running)
