@@ -95,3 +95,24 @@ def test_cluster_address_from_a_real_kernel(scheduler_address: str, tmp_path: Pa
     study = load_study("on-cluster", workdir / "hpmagic.db")
     assert len(study.trials) == 10 and all(t.state.value == "complete" for t in study.trials)
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+
+def test_markers_created_while_the_cell_runs_work_on_workers(ip: Any) -> None:
+    cell = (
+        "n_layers = tune.int(1, 3)\n"
+        "units = [tune.int(8, 64, log=True, name=f'units_{i}') for i in range(n_layers)]\n"
+        "sum(units) / 100 + n_layers\n"
+    )
+    try:
+        line = "--strategy evolution --options population=4,tournament=2 --trials 10 --seed 2 --jobs 2"
+        line += " --storage :memory:"
+        assert run(ip, line, cell).success
+        study = ip.user_ns["tune"].study
+        assert len(study.trials) == 10 and all(t.state.value == "complete" for t in study.trials)
+        for trial in study.trials:
+            n = trial.params["n_layers"]
+            assert sorted(k for k in trial.params if k.startswith("units_")) == [f"units_{i}" for i in range(n)]
+            assert all(8 <= trial.params[f"units_{i}"] <= 64 for i in range(n))
+        assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+    finally:
+        close_local_clusters()
