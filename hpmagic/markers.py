@@ -38,6 +38,11 @@ class Tune:
     def __repr__(self) -> str:
         return "<hpmagic tune: markers uniform, loguniform, int, choice; tune.best, tune.study>"
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """Pickled by reference: in another process (a Dask worker) ``tune`` is that process's own, never a copy that
+        would drag the latest study (and its store's locks) along with a function that mentions ``tune``."""
+        return (_the_tune, ())
+
     # -- markers ---------------------------------------------------------------------------------------------------
 
     def uniform(self, low: float, high: float, *, default: float | None = None, name: str | None = None) -> Any:
@@ -201,3 +206,8 @@ def _kind(dim: Dimension) -> str:
 
 #: The one ``tune`` object; ``%load_ext hpmagic`` puts it in the notebook's namespace.
 tune = Tune()
+
+
+def _the_tune() -> Tune:
+    """This process's ``tune`` (what a pickled ``tune`` becomes when it is loaded)."""
+    return tune

@@ -45,10 +45,11 @@ def ip(_shell, tmp_path, monkeypatch):
     _shell.config.pop("TuneMagics", None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Any]:
-    """One Playwright for the whole run, shared by every browser test folder (a second sync Playwright cannot start
-    while one is open); skipped without Chromium or playwright, except in CI where that is a failure."""
+    """Playwright for one test module. A sync Playwright runs an asyncio loop on this thread while it is open: a
+    second one cannot start then, and the Jupyter server tests cannot run their own loop, so each browser module
+    opens one and closes it when it ends. Skipped without Chromium or playwright, except in CI where that fails."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -233,7 +233,7 @@ def launch_chromium(playwright: Any, **options: Any) -> Any:
     return playwright.chromium.launch(executable_path=_chromium_path(), headless=True, args=CHROMIUM_ARGS, **options)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Any) -> Iterator[Any]:
     """Debian's headless Chromium under Playwright."""
     browser = launch_chromium(playwright_session)
