@@ -85,21 +85,33 @@ def run_trial(
                     ctx.begin_repeat(repeat)
                     raws.append(objective(ctx))
         except KeyboardInterrupt:
-            trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+            trial.stdout, trial.stderr = storable(out.getvalue()), storable(err.getvalue())
             if not trial.params:
                 trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was to try
             raise
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error in user code fails only this trial
+        except BaseException as exc:  # noqa: BLE001 - whatever the user's code raises fails only this trial
             error = exc
     if isinstance(error, TrialPruned):
         last = trial.intermediate[-1][1] if trial.intermediate else None
-        finish(trial, TrialState.PRUNED, value=last, error=str(error))
+        finish(trial, TrialState.PRUNED, value=last, error=one_line(error))
     elif error is not None:
         finish(trial, TrialState.FAILED, error=one_line(error), traceback=user_traceback(error))
     else:
-        finish_values(trial, raws, ctx.test_values)
-    trial.stdout, trial.stderr = out.getvalue(), err.getvalue()
+        try:
+            finish_values(trial, raws, ctx.test_values)
+        except BaseException as exc:  # noqa: BLE001 - a value whose methods raise is the user's problem, not ours
+            finish(trial, TrialState.FAILED, error=f"the objective's value could not be read: {one_line(exc)}")
+    trial.stdout, trial.stderr = storable(out.getvalue()), storable(err.getvalue())
     return ctx
+
+
+def storable(text: str) -> str:
+    """``text`` as valid UTF-8 (lone surrogates a trial printed become escapes), so the store can keep it."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
@@ -122,7 +134,19 @@ def finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
 
 
 def objective_value(raw: Any) -> tuple[float | None, str | None]:
-    """``(value, None)`` for a finite real number, else ``(None, reason)``: the strategy never sees garbage."""
+    """``(value, None)`` for a finite real number, else ``(None, reason)``: the strategy never sees garbage.
+
+    Never raises, whatever ``raw`` is: its methods (``item``, ``__float__``, ``__repr__``) run inside guards.
+    """
+    try:
+        return _objective_value(raw)
+    except BaseException as exc:  # noqa: BLE001 - an object whose methods raise is not a number
+        return None, f"the objective is not a number ({type(raw).__name__}: {one_line(exc)})"
+
+
+def _objective_value(raw: Any) -> tuple[float | None, str | None]:
+    if _is_masked(raw):
+        return None, "the objective is a masked value (numpy.ma.masked), not a number"
     value = raw
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         item = getattr(value, "item", None)
@@ -133,28 +157,56 @@ def objective_value(raw: Any) -> tuple[float | None, str | None]:
             except Exception:  # noqa: BLE001
                 pass
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        shown = repr(raw)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        shown = safe_repr(raw, 80)
         return None, f"the objective must be a real number, got {type(raw).__name__} {shown}"
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        return None, f"the objective is too large for a float: {safe_repr(raw, 40)}"
     if not math.isfinite(value):
         return None, f"the objective was {value}, not a finite number"
     return value, None
 
 
 def user_traceback(exc: BaseException) -> str:
-    """The traceback with hpmagic's own frames removed, so it points at the user's lines."""
-    te = tb.TracebackException.from_exception(exc)
-    te.stack = tb.StackSummary.from_list(
-        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
-    )
-    return "".join(te.format())
+    """The traceback with hpmagic's own frames removed, so it points at the user's lines (never raises)."""
+    try:
+        te = tb.TracebackException.from_exception(exc)
+        te.stack = tb.StackSummary.from_list(
+            [f for f in te.stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+        )
+        return storable("".join(te.format()))
+    except BaseException:  # noqa: BLE001 - an exception whose message cannot be formatted
+        return one_line(exc)
 
 
 def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message``."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """``Type: first line of the message`` (just the type when the message itself cannot be turned into text)."""
+    name = type(exc).__name__
+    try:
+        text = str(exc).strip().splitlines()
+    except BaseException:  # noqa: BLE001 - a __str__ that raises
+        return f"{name} (its message could not be shown)"
+    return storable(f"{name}: {text[0]}" if text else name)
+
+
+def safe_repr(value: Any, limit: int) -> str:
+    """``repr(value)`` cut to ``limit`` characters, or a placeholder when ``__repr__`` raises."""
+    try:
+        shown = repr(value)
+    except BaseException:  # noqa: BLE001 - a __repr__ that raises
+        return f"<{type(value).__name__} whose repr failed>"
+    shown = storable(shown)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _is_masked(value: Any) -> bool:
+    """True for ``numpy.ma.masked`` and fully masked scalars (NumPy imported only if the value comes from it)."""
+    if "numpy" not in type(value).__module__:
+        return False
+    import numpy as np
+
+    return bool(np.ma.is_masked(value))
 
 
 def finish(
