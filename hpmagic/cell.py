@@ -52,23 +52,36 @@ class CellObjective:
     best_variables: dict[str, Any] | None = None
     best_number: int | None = None
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
+    _best_ns: dict[str, Any] | None = field(default=None, repr=False)
 
     def __call__(self, ctx: TrialContext) -> Any:
         ns = dict(self.user_ns)
         ns[_RESTORE] = ctx.restore
         ctx.namespace, ctx.state_names = ns, self.state_names
         self._last_ns = ns
-        exec(self.code, ns)
-        value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
-        if self.test_code is not None:
-            ctx.record_test(eval(self.test_code, ns))
+        try:
+            exec(self.code, ns)
+            value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
+            if self.test_code is not None:
+                ctx.record_test(eval(self.test_code, ns))
+        finally:
+            # The namespace held the context's restore method, the context holds the namespace: break the cycle so
+            # a trial's variables (models, arrays) are freed as soon as the trial is done with, not at the next GC.
+            ns.pop(_RESTORE, None)
         return value
 
     def trial_finished(self, trial: Trial, is_best: bool) -> None:
         """Keep the variables of the best trial only: the rest may hold large models."""
         if is_best and self._last_ns is not None:
+            if self._best_ns is not None:
+                self._best_ns.clear()  # the previous best is no longer wanted: free it now (see below)
             self.best_variables = self.assigned(self._last_ns)
             self.best_number = trial.number
+            self._best_ns = self._last_ns
+        elif self._last_ns is not None:
+            # Functions the cell defined keep its namespace as their globals (a cycle): emptying it frees the
+            # trial's variables now, not at the next garbage collection.
+            self._last_ns.clear()
         self._last_ns = None
 
     def assigned(self, ns: dict[str, Any]) -> dict[str, Any]:
@@ -399,10 +412,13 @@ class WorkerCell:
         ns["tune"] = tune
         ns[_RESTORE] = ctx.restore
         ctx.namespace, ctx.state_names = ns, self.state_names
-        exec(self.code, ns)
-        value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
-        if self.test_code is not None:
-            ctx.record_test(eval(self.test_code, ns))
+        try:
+            exec(self.code, ns)
+            value = eval(self.objective_code, ns) if self.objective_code is not None else ns.pop(_RESULT, None)
+            if self.test_code is not None:
+                ctx.record_test(eval(self.test_code, ns))
+        finally:
+            ns.pop(_RESTORE, None)  # no cycle through the context: the trial's variables go with the trial
         return value
 
     def assigned(self, ns: dict[str, Any]) -> dict[str, Any]:

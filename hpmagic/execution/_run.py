@@ -102,6 +102,7 @@ def run_trial(
         except BaseException as exc:  # noqa: BLE001 - a value whose methods raise is the user's problem, not ours
             finish(trial, TrialState.FAILED, error=f"the objective's value could not be read: {one_line(exc)}")
     trial.stdout, trial.stderr = storable(out.getvalue()), storable(err.getvalue())
+    error = None  # its traceback holds this frame, which holds it: a cycle that would keep the trial's objects
     return ctx
 
 
