@@ -54,6 +54,7 @@ def optimize(
     n_jobs: int | None = None,
     client: Any = None,
     resources: Mapping[str, float] | None = None,
+    trial_timeout: float | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -87,6 +88,8 @@ def optimize(
             (default: the cluster's worker threads).
         client: a ``dask.distributed.Client`` of a running cluster to send trials to.
         resources: Dask worker resources every trial claims, e.g. ``{"GPU": 1}``.
+        trial_timeout: seconds after which a running trial is interrupted and failed (``timeout`` interrupts the
+            running trial too, so the call returns on time even if ``fn`` never does).
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -113,6 +116,7 @@ def optimize(
         name=name,
         direction=direction,
         seed=seed,
+        timeout=timeout,
     )
     run.study.optimize(
         FunctionObjective(fn),
@@ -127,5 +131,6 @@ def optimize(
         repeats=repeats,
         search_space=run.search_space,
         executor=executor,
+        trial_timeout=trial_timeout,
     )
     return run.study

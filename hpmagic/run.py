@@ -61,6 +61,7 @@ def build_run(
     source: str | None = None,
     record_options: dict[str, Any] | None = None,
     dynamic_line: int | None = None,
+    timeout: float | None = None,
 ) -> Run:
     """Check the options, build the search, create (or resume) the study.
 
@@ -73,6 +74,7 @@ def build_run(
         dynamic_line: the line of the first marker created while the cell runs, if any (such markers need a
             strategy that supports them).
         record_options: what to store with the study as the options it ran with.
+        timeout: the study's time limit, if any (without one, a study needs trials or a strategy that ends).
 
     Raises:
         OptionError: with a one-line message that names the valid choices.
@@ -96,6 +98,11 @@ def build_run(
         )
     if n_trials is None and not ends_by_itself(search):
         n_trials = default_trials
+    if n_trials is None and timeout is None and not ends_by_itself(search):
+        raise OptionError(
+            f"the {label} strategy has no end of its own: give a number of trials (n_trials=, --trials) or a time "
+            "limit (timeout=, --timeout), or it would run for ever"
+        )
     # A dry set-up refuses an oversized grid (and other bad settings) before a study is created.
     search.resource = resource
     search.setup(space, direction=direction, seed=seed or 0, n_trials=n_trials)

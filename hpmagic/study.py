@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import math
 import os
 import secrets
 import time
@@ -247,6 +248,7 @@ class Study:
         repeats: int = 1,
         search_space: Space | None = None,
         executor: Any = None,
+        trial_timeout: float | None = None,
     ) -> StudyFinished:
         """Run trials until the budget, the timeout, the strategy's end, a stop request or too many failures.
 
@@ -265,6 +267,8 @@ class Study:
             repeats: run each configuration this many times (``tune.seed`` is 0, 1, ...): the trial's value is the
                 mean, ``user_attrs["values"]`` and ``["value_std"]`` keep the spread for noise-aware strategies.
             search_space: the space the strategy searches when it differs from the study's (``--refine``).
+            trial_timeout: seconds a trial may run before it is interrupted and failed (its output kept). The study's
+                ``timeout`` interrupts a running trial too, so a study ends on time even when a trial never returns.
             executor: run trials on Dask workers (``hpmagic.execution.DaskExecutor``), several at once; None runs
                 them one after another in this process.
 
@@ -272,6 +276,9 @@ class Study:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
         """
         check_budget(n_trials, timeout, max_failures, threads)
+        if trial_timeout is not None and (not is_real(trial_timeout) or not 0 < trial_timeout < math.inf):
+            raise OptionError(f"trial_timeout must be a positive number of seconds, got {trial_timeout!r}")
+        self._limits = (timeout, trial_timeout)
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise OptionError(f"repeats must be an integer >= 1, got {repeats!r}")
         search = as_scheduler(strategy)
@@ -297,7 +304,7 @@ class Study:
         self.storage.set_study_state(self.study_id, StudyState.RUNNING)
         self._strategy = search
 
-        start = time.monotonic()
+        start = self._started = time.monotonic()
         done = len(history)
         failures_in_row = 0
         first_failure: Trial | None = None
@@ -315,6 +322,7 @@ class Study:
                         break
                     if self._pause_requested and not self._stop_requested:
                         start += self._wait_while_paused(emit)  # paused time does not count against the timeout
+                        self._started = start
                     if self._stop_requested:
                         reason, message = FinishReason.STOPPED, "stopped on request; completed trials are kept"
                         break
@@ -447,8 +455,18 @@ class Study:
         emit(TrialStarted(self, trial))
         return trial, request
 
+    def _trial_limit(self) -> tuple[float | None, str]:
+        """Seconds the next trial may run, and which limit that is: ``--trial-timeout``, or what is left of the
+        study's ``--timeout`` (so the study ends on time even if a trial never returns)."""
+        timeout, trial_timeout = getattr(self, "_limits", (None, None))
+        left = None if timeout is None else max(timeout - (time.monotonic() - self._started), 0.0)
+        if left is not None and (trial_timeout is None or left < trial_timeout):
+            return left, "the study's --timeout"
+        return trial_timeout, "--trial-timeout"
+
     def _run_one(self, objective: Objective, search: Scheduler, emit: _Emitter, repeats: int = 1) -> Trial:
         trial, request = self._start_trial(search, emit)
+        limit, why = self._trial_limit()
         run_trial(
             objective,
             trial,
@@ -460,6 +478,8 @@ class Study:
             resume_from=request.resume_from,
             repeats=repeats,
             on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
+            timeout=limit,
+            timeout_reason=why,
         )
         self._complete(trial, search, objective, emit)
         return trial
@@ -509,6 +529,7 @@ class Study:
         closing: tuple[FinishReason, str] | None = None
         failures_in_row, first_failure = 0, None
         start = time.monotonic()
+        self._started = start
         checked_workers, lost_workers = 0.0, False
         while True:
             self._poll_control()
@@ -547,6 +568,7 @@ class Study:
                     emit(StudyUnpaused(self))
             if self._pause_requested and not self._stop_requested and not running:
                 start += self._wait_while_paused(emit)
+                self._started = start
                 continue
             may_ask = closing is None and not self._pause_requested and not lost_workers
             while (
@@ -557,6 +579,7 @@ class Study:
             ):
                 trial, request = self._start_trial(search, emit)
                 restored = self.snapshots.raw(request.resume_from) if request.resume_from is not None else None
+                limit, why = self._trial_limit()
                 executor.submit(
                     TrialJob(
                         number=trial.number,
@@ -570,6 +593,8 @@ class Study:
                         repeats=repeats,
                         threads=threads,
                         started_at=trial.started_at,
+                        timeout=limit,
+                        timeout_reason=why,
                     )
                 )
                 running[trial.number] = trial

@@ -45,6 +45,8 @@ class TrialJob:
     repeats: int = 1
     threads: int | None = 1
     started_at: float = field(default_factory=time.time)
+    timeout: float | None = None
+    timeout_reason: str = "--trial-timeout"
 
 
 @dataclass
@@ -293,6 +295,8 @@ def _run_on_worker(
             snapshots=snapshots,
             resume_from=job.resume_from,
             repeats=job.repeats,
+            timeout=job.timeout,
+            timeout_reason=job.timeout_reason,
         )
     try:
         address = get_worker().address

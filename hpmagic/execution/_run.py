@@ -9,9 +9,11 @@ wherever the trial ran.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import numbers
 import os
+import threading
 import time
 import traceback as tb
 from collections.abc import Callable, Iterator
@@ -25,16 +27,60 @@ from hpmagic.trial import Trial, TrialState
 
 __all__ = [
     "Policy",
+    "TrialTimeout",
     "finish",
     "mean_and_std",
     "objective_value",
     "one_line",
     "run_trial",
     "thread_limit",
+    "time_limit",
     "user_traceback",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TrialTimeout(BaseException):
+    """Raised inside a trial's thread when its time is up (``--trial-timeout``, or the study's ``--timeout``).
+
+    A BaseException, so that ``except Exception`` in the user's code does not swallow it.
+    """
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[list[bool]]:
+    """Interrupt this thread with ``TrialTimeout`` after ``seconds`` (None: never); yields ``[fired]``.
+
+    The exception is delivered at the thread's next Python instruction, so a long call into C (one big fit) ends
+    when it returns to Python; a loop of epochs ends within one epoch.
+    """
+    fired = [False]
+    if seconds is None:
+        yield fired
+        return
+    thread_id = threading.get_ident()
+    lock = threading.Lock()
+    active = [True]
+
+    def fire() -> None:
+        with lock:
+            if active[0]:
+                fired[0] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(TrialTimeout))
+
+    timer = threading.Timer(max(seconds, 0.0), fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        with lock:
+            active[0] = False
+        timer.cancel()
+        if fired[0]:
+            # Fired just as the block ended: drop an exception still pending, so it never hits the caller's code.
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
 
 
 class Policy(Protocol):
@@ -57,12 +103,15 @@ def run_trial(
     resume_from: int | None = None,
     repeats: int = 1,
     on_report: Callable[[int, float], None] | None = None,
+    timeout: float | None = None,
+    timeout_reason: str = "--trial-timeout",
 ) -> TrialContext:
     """Run ``trial`` to its end and fill in its state, value, error, output and intermediate values.
 
     Exceptions from the user's code (and ``SystemExit``) fail this trial only; ``TrialPruned`` prunes it; a
-    ``KeyboardInterrupt`` is re-raised after the output is saved. Returns the context (its ``namespace`` holds the
-    trial's variables, for the cell objective).
+    ``KeyboardInterrupt`` is re-raised after the output is saved. ``timeout`` (seconds) interrupts a trial that
+    runs longer: it fails, with its output so far and ``user_attrs["timed_out"]``, naming ``timeout_reason``.
+    Returns the context (its ``namespace`` holds the trial's variables, for the cell objective).
     """
     ctx = TrialContext(
         trial,
@@ -80,7 +129,7 @@ def run_trial(
     error: BaseException | None = None
     with capture_output() as (out, err):
         try:
-            with ctx:
+            with ctx, time_limit(timeout):
                 for repeat in range(repeats):
                     ctx.begin_repeat(repeat)
                     raws.append(objective(ctx))
@@ -91,7 +140,10 @@ def run_trial(
             raise
         except BaseException as exc:  # noqa: BLE001 - whatever the user's code raises fails only this trial
             error = exc
-    if isinstance(error, TrialPruned):
+    if isinstance(error, TrialTimeout):
+        trial.user_attrs["timed_out"] = True
+        finish(trial, TrialState.FAILED, error=f"timed out after {timeout:.3g} s ({timeout_reason})")
+    elif isinstance(error, TrialPruned):
         last = trial.intermediate[-1][1] if trial.intermediate else None
         finish(trial, TrialState.PRUNED, value=last, error=one_line(error))
     elif error is not None:

@@ -27,16 +27,16 @@ _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``1.5m``, ``10min`` or ``2h``."""
+def parse_duration(text: str, option: str = "--timeout") -> float:
+    """Seconds from ``90``, ``90s``, ``1.5m``, ``10min`` or ``2h`` (``option`` names the flag in errors)."""
     match = _DURATION.match(str(text))
     if not match:
-        raise OptionError(f"--timeout takes a duration such as 90s, 10m or 1h, got {text!r}")
+        raise OptionError(f"{option} takes a duration such as 90s, 10m or 1h, got {text!r}")
     seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
     if not math.isfinite(seconds) or seconds > _MAX_SECONDS:
-        raise OptionError(f"--timeout is at most {_MAX_SECONDS // 86400} days, got {_shown(text)}")
+        raise OptionError(f"{option} is at most {_MAX_SECONDS // 86400} days, got {_shown(text)}")
     if seconds <= 0:
-        raise OptionError(f"--timeout must be longer than zero, got {text!r}")
+        raise OptionError(f"{option} must be longer than zero, got {text!r}")
     return seconds
 
 
@@ -50,6 +50,7 @@ class TuneCommand:
     strategy: str = "bayes"
     n_trials: int | None = None
     timeout: float | None = None
+    trial_timeout: float | None = None
     seed: int | None = None
     direction: str = "minimize"
     objective: str | None = None
@@ -166,6 +167,9 @@ class TuneCommand:
             strategy=(args.strategy or defaults.strategy).strip().lower(),
             n_trials=_int_option("--trials", args.trials),
             timeout=parse_duration(args.timeout) if args.timeout is not None else None,
+            trial_timeout=parse_duration(args.trial_timeout, "--trial-timeout")
+            if args.trial_timeout is not None
+            else None,
             seed=_int_option("--seed", args.seed),
             direction=direction,
             objective=unquote(args.objective),

@@ -86,6 +86,7 @@ class TuneMagics(Magics):
     )
     @argument("--trials", "-n", help="Total number of trials of the study (default 20; grid: the whole grid).")
     @argument("--timeout", "-t", help="Stop after this long, e.g. 90s, 10m, 1h (whichever comes first).")
+    @argument("--trial-timeout", help="Interrupt (and fail) a trial that runs longer than this, e.g. 5m.")
     @argument("--seed", help="Random seed: the same seed gives the same sequence of configurations.")
     @argument("--maximize", action="store_true", help="Maximize the objective.")
     @argument("--minimize", action="store_true", help="Minimize the objective (the default).")
@@ -158,6 +159,7 @@ class TuneMagics(Magics):
                     strategy,
                     n_trials=n_trials,
                     timeout=cmd.timeout,
+                    trial_timeout=cmd.trial_timeout,
                     max_failures=cmd.max_failures,
                     reporters=[reporter] if reporter is not None else [],
                     threads=cmd.threads,

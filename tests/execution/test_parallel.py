@@ -327,3 +327,18 @@ def test_running_trials_show_their_worker_and_the_table_has_a_worker_column(clie
     table = results_text(study)
     assert "worker" in table
     assert any(w.split("://")[-1] in table for w in seen_running)
+
+
+def test_trial_timeout_interrupts_a_trial_on_a_worker(client: Any) -> None:
+    def fn(params: dict[str, Any]) -> float:
+        if params["x"] > 0.5:
+            while True:
+                time.sleep(0.01)
+        return params["x"]
+
+    study = hpmagic.optimize(
+        fn, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=6, seed=1, client=client, trial_timeout=0.3
+    )
+    slow = [t for t in study.trials if t.params["x"] > 0.5]
+    assert slow and all(t.state is TrialState.FAILED and t.user_attrs.get("timed_out") for t in slow)
+    assert all(t.state is TrialState.COMPLETE for t in study.trials if t.params["x"] <= 0.5)
