@@ -264,16 +264,29 @@ class DashboardModel:
         )
 
 
-def trial_output(t: Trial) -> str:
-    """A trial's captured output and traceback, as one text."""
+#: The most of a trial's output the dashboard (and so the saved notebook) shows: the end, where errors are.
+SHOWN_OUTPUT = 16 * 1024
+
+
+def trial_output(t: Trial, limit: int = SHOWN_OUTPUT) -> str:
+    """A trial's captured output and traceback, as one text: at most the last ``limit`` characters of each part,
+    with a line saying how much was cut and where the whole of it is."""
     parts = []
     if t.stdout:
-        parts.append(t.stdout.rstrip("\n"))
+        parts.append(_tail(t.stdout.rstrip("\n"), limit, t.number, "stdout"))
     if t.stderr:
-        parts.append("[stderr]\n" + t.stderr.rstrip("\n"))
+        parts.append("[stderr]\n" + _tail(t.stderr.rstrip("\n"), limit, t.number, "stderr"))
     if t.traceback:
         parts.append(t.traceback.rstrip("\n"))
     return "\n".join(parts)
+
+
+def _tail(text: str, limit: int, number: int, stream: str) -> str:
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    note = f"[{cut:,} earlier characters not shown here: tune.study.trials[{number}].{stream} has them]"
+    return note + "\n" + text[-limit:]
 
 
 _STATE_COLOURS = {

@@ -40,6 +40,9 @@ __all__ = [
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+#: How much of each stream a trial printed is kept with it (in memory and in the store): its end.
+OUTPUT_KEPT = 1 << 20
+
 
 class TrialTimeout(BaseException):
     """Raised inside a trial's thread when its time is up (``--trial-timeout``, or the study's ``--timeout``).
@@ -105,12 +108,14 @@ def run_trial(
     on_report: Callable[[int, float], None] | None = None,
     timeout: float | None = None,
     timeout_reason: str = "--trial-timeout",
+    output_limit: int = OUTPUT_KEPT,
 ) -> TrialContext:
     """Run ``trial`` to its end and fill in its state, value, error, output and intermediate values.
 
     Exceptions from the user's code (and ``SystemExit``) fail this trial only; ``TrialPruned`` prunes it; a
     ``KeyboardInterrupt`` is re-raised after the output is saved. ``timeout`` (seconds) interrupts a trial that
     runs longer: it fails, with its output so far and ``user_attrs["timed_out"]``, naming ``timeout_reason``.
+    Of what the trial prints, the last ``output_limit`` characters per stream are kept (a note says what was cut).
     Returns the context (its ``namespace`` holds the trial's variables, for the cell objective).
     """
     ctx = TrialContext(
@@ -134,7 +139,7 @@ def run_trial(
                     ctx.begin_repeat(repeat)
                     raws.append(objective(ctx))
         except KeyboardInterrupt:
-            trial.stdout, trial.stderr = storable(out.getvalue()), storable(err.getvalue())
+            trial.stdout, trial.stderr = kept(out.getvalue(), output_limit), kept(err.getvalue(), output_limit)
             if not trial.params:
                 trial.params = dict(proposed)  # interrupted before any marker ran: keep what it was to try
             raise
@@ -153,9 +158,20 @@ def run_trial(
             finish_values(trial, raws, ctx.test_values)
         except BaseException as exc:  # noqa: BLE001 - a value whose methods raise is the user's problem, not ours
             finish(trial, TrialState.FAILED, error=f"the objective's value could not be read: {one_line(exc)}")
-    trial.stdout, trial.stderr = storable(out.getvalue()), storable(err.getvalue())
+    trial.stdout, trial.stderr = kept(out.getvalue(), output_limit), kept(err.getvalue(), output_limit)
     error = None  # its traceback holds this frame, which holds it: a cycle that would keep the trial's objects
     return ctx
+
+
+def kept(text: str, limit: int = OUTPUT_KEPT) -> str:
+    """The last ``limit`` characters of ``text``, storable, with a first line saying how much was cut."""
+    text = storable(text)  # escaping first: it can only lengthen the text
+    if len(text) > limit:
+        text = (
+            f"[hpmagic kept the last {limit:,} characters of this output; {len(text) - limit:,} were cut]\n"
+            + (text[-limit:])
+        )
+    return storable(text)
 
 
 def storable(text: str) -> str:
