@@ -14,7 +14,7 @@ DEMO_DIR := build/demo
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: demo test lint venv clean browser-deps bench-dashboard
-.PHONY: bench-mf bench-noise bench-parallel
+.PHONY: bench-mf bench-noise bench-parallel fuzz
 .PHONY: bench bench-quick bench-overhead
 
 venv: $(STAMP)
@@ -117,3 +117,8 @@ bench-lab: $(STAMP)
 # and bayes's regret with 1, 2 and 4 trials in flight (benchmarks/parallel.py). Run it on a quiet machine.
 bench-parallel: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) -m benchmarks.parallel
+
+# make fuzz: a longer campaign of generated bad inputs (what trials return/print/raise, bad optimize options, bad
+# cells), minutes; prints a table of outcomes (tests/reliability/fuzz.py). The quick versions run in make test.
+fuzz: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) -m tests.reliability.fuzz --cases 300
