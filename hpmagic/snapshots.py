@@ -86,6 +86,11 @@ class SnapshotStore:
     def __len__(self) -> int:
         return len(self._memory) + len(self._on_disk)
 
+    def drop(self, trial_number: int) -> None:
+        """Forget a trial's snapshot (its scheduler will never continue it), in memory and on disk."""
+        with self._lock:
+            self._forget(trial_number)
+
     def close(self) -> None:
         """Delete the spill folder if this store made it."""
         with self._lock:

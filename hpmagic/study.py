@@ -491,6 +491,8 @@ class Study:
         """
         self.storage.update_trial(self.study_id, trial, self.space)
         search.tell(_without_held_out(trial))
+        for number in search.released():
+            self.snapshots.drop(number)
         is_best = self._update_best(trial)
         hook = getattr(objective, "trial_finished", None)
         if hook is not None:

@@ -141,6 +141,17 @@ class Scheduler(abc.ABC):
         """True when nothing is left to run: by default, when the sampler has nothing left."""
         return self._sampler().is_exhausted()
 
+    def release(self, *numbers: int) -> None:
+        """Say that these trials will never be continued: the loop frees their training-state snapshots."""
+        if not hasattr(self, "_released"):
+            self._released: list[int] = []
+        self._released.extend(numbers)
+
+    def released(self) -> list[int]:
+        """The trials released since the last call (the loop asks after each ``tell``)."""
+        out, self._released = list(getattr(self, "_released", [])), []
+        return out
+
     @property
     def planned_trials(self) -> int | None:
         """The number of trials of a known schedule (progress and ETA count it), or None."""

@@ -143,15 +143,20 @@ class HyperbandScheduler(SegmentScheduler):
         if request.attrs["rung"] != bracket.rung:
             return  # cannot happen with requests this strategy made; ignore rather than corrupt the bracket
         bracket.results[c] = loss
+        previous = self.latest.get(c)
+        if previous is not None and previous != trial.number:
+            self.release(previous)  # this configuration's newer segment has its own snapshot now
         self.latest[c] = trial.number
         if len(bracket.results) < len(bracket.members):
             return
         if bracket.rung == bracket.s:
             bracket.done = True
+            self.release(*(self.latest[m] for m in bracket.members))  # the bracket's last rung: never continued
             return
         keep = bracket.rungs[bracket.rung + 1][0]
         ranked = sorted((value, c) for c, value in bracket.results.items() if math.isfinite(value))
         promoted = [c for _value, c in ranked[:keep]]
+        self.release(*(self.latest[m] for m in bracket.members if m not in promoted))  # eliminated here
         if not promoted:
             bracket.done = True
             return

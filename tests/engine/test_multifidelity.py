@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -136,3 +138,26 @@ def test_snapshot_store_keeps_the_latest_state_and_spills_to_disk(tmp_path):
     assert store.load(2)[0] == 5 and store.load(3)[0] == 7
     assert store.load(99) is None
     assert 1 in store and len(store) == 3
+
+
+def test_snapshots_of_configurations_hyperband_eliminated_are_released() -> None:
+    """Only snapshots that a promotion may still continue are kept: at the end of a whole schedule, none."""
+    kept_during: list[int] = []
+
+    def fn(params: dict[str, Any]) -> float:
+        for step in tune.steps():
+            tune.report(params["x"] + 1 / step, step, state={"w": bytes(1000)})
+        return params["x"]
+
+    def watch(event: Any) -> None:
+        from hpmagic.events import TrialFinished
+
+        if isinstance(event, TrialFinished):
+            kept_during.append(len(event.study.snapshots))
+
+    study = hpmagic.optimize(
+        fn, {"x": tune.uniform(0, 1)}, strategy="hyperband", budget=(1, 9), n_trials=None, seed=0, reporters=[watch]
+    )
+    assert len(study.trials) == 22
+    assert max(kept_during) <= 9 + 1  # at most a rung's configurations (plus the one just finished)
+    assert len(study.snapshots) == 0  # the schedule is over: nothing will be continued
