@@ -12,6 +12,11 @@ from typing import TypeGuard
 
 from hpmagic.errors import OptionError
 
+#: The largest seed: the store keeps it as a 64-bit integer.
+MAX_SEED = 2**63 - 1
+#: The longest time limit accepted (ten years): longer ones overflow the clocks and timers they are set on.
+MAX_SECONDS = 10 * 365 * 86400
+
 __all__ = ["MAX_SIZE", "check_int", "is_int", "is_real"]
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import math
 import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from hpmagic._checks import is_int, is_real
+from hpmagic._checks import MAX_SECONDS, MAX_SEED, is_int, is_real
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.events import (
@@ -276,11 +275,10 @@ class Study:
             The ``StudyFinished`` event, whose ``reason`` and ``message`` say why the loop ended.
         """
         check_budget(n_trials, timeout, max_failures, threads)
-        if trial_timeout is not None and (not is_real(trial_timeout) or not 0 < trial_timeout < math.inf):
-            raise OptionError(f"trial_timeout must be a positive number of seconds, got {trial_timeout!r}")
+        check_seconds("trial_timeout", trial_timeout)
         self._limits = (timeout, trial_timeout)
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-            raise OptionError(f"repeats must be an integer >= 1, got {repeats!r}")
+        if not is_int(repeats) or not 1 <= repeats <= 10_000:
+            raise OptionError(f"repeats must be an integer from 1 to 10000, got {_short(repeats)}")
         search = as_scheduler(strategy)
         self.resource = check_resource(budget) if budget is not None else self.resource
         if search.needs_budget and self.resource is None:
@@ -761,9 +759,20 @@ def _seconds(s: float) -> str:
 
 
 def check_seed(seed: Any) -> None:
-    """An OptionError unless ``seed`` is None or a non-negative integer."""
-    if seed is not None and (not is_int(seed) or seed < 0):
-        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    """An OptionError unless ``seed`` is None or an integer from 0 to 2**63 - 1 (what the store keeps)."""
+    if seed is not None and (not is_int(seed) or not 0 <= seed <= MAX_SEED):
+        raise OptionError(f"seed must be an integer from 0 to 2**63 - 1, got {_short(seed)}")
+
+
+def check_seconds(name: str, value: Any) -> None:
+    """An OptionError unless ``value`` is None or a number of seconds in (0, ten years]."""
+    if value is not None and (not is_real(value) or not 0 < value <= MAX_SECONDS):
+        raise OptionError(f"{name} must be a number of seconds above 0 and at most ten years, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -> None:
@@ -771,12 +780,11 @@ def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -
         return is_int(value) and value > 0
 
     if n_trials is not None and not positive_int(n_trials):
-        raise OptionError(f"n_trials must be a positive integer, got {n_trials!r}")
-    if timeout is not None and (not is_real(timeout) or not timeout > 0):
-        raise OptionError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        raise OptionError(f"n_trials must be a positive integer, got {_short(n_trials)}")
+    check_seconds("timeout", timeout)
     if max_failures is not None and not positive_int(max_failures):
         raise OptionError(f"max_failures must be a positive integer, got {max_failures!r}")
-    if threads is not None and not positive_int(threads):
+    if threads is not None and not (positive_int(threads) and threads <= 4096):
         raise OptionError(f"threads must be a positive integer (or None for no limit), got {threads!r}")
 
 

@@ -237,6 +237,7 @@ def test_closing_a_study_deletes_its_spilled_snapshots(tmp_path) -> None:
 
     study = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="hyperband", budget=(1, 9), seed=0)
     study.snapshots.memory_limit = 0  # force the next snapshot to disk
+    study.snapshots.save(998, 1, {"weights": bytes(4096)})
     study.snapshots.save(999, 1, {"weights": bytes(4096)})
     spill = study.snapshots._spill_dir
     assert spill and os.path.isdir(spill) and os.listdir(spill)
@@ -245,6 +246,7 @@ def test_closing_a_study_deletes_its_spilled_snapshots(tmp_path) -> None:
     # Collected without close: the folder goes too.
     other = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="hyperband", budget=(1, 3), seed=0)
     other.snapshots.memory_limit = 0
+    other.snapshots.save(998, 1, {"weights": bytes(4096)})
     other.snapshots.save(999, 1, {"weights": bytes(4096)})
     spill = other.snapshots._spill_dir
     assert spill and os.path.isdir(spill)

@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hpmagic._checks import MAX_SIZE
+from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_SIZE
 from hpmagic.errors import OptionError
 from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
@@ -18,10 +18,8 @@ __all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
 #: Upper bounds of the size-like options: far above any real study, low enough to refuse absurd values at once.
 _MAX_TRIALS = 10_000_000
 _MAX_THREADS = 4096
-_MAX_SEED = 2**63 - 1  # the store keeps the seed as a 64-bit integer
 _MAX_STEPS = 1_000_000_000
 _MAX_REPEATS = 10_000
-_MAX_SECONDS = 10 * 365 * 86400
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
@@ -33,8 +31,8 @@ def parse_duration(text: str, option: str = "--timeout") -> float:
     if not match:
         raise OptionError(f"{option} takes a duration such as 90s, 10m or 1h, got {text!r}")
     seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
-    if not math.isfinite(seconds) or seconds > _MAX_SECONDS:
-        raise OptionError(f"{option} is at most {_MAX_SECONDS // 86400} days, got {_shown(text)}")
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise OptionError(f"{option} is at most {MAX_SECONDS // 86400} days, got {_shown(text)}")
     if seconds <= 0:
         raise OptionError(f"{option} must be longer than zero, got {text!r}")
     return seconds
@@ -100,7 +98,7 @@ class TuneCommand:
             ("--trials", self.n_trials, _MAX_TRIALS),
             ("--grid-points", self.grid_points, MAX_GRID_POINTS),
             ("--threads", self.threads, _MAX_THREADS),
-            ("--seed", self.seed, _MAX_SEED),
+            ("--seed", self.seed, MAX_SEED),
             ("--population", self.population, MAX_SIZE),
             ("--interval", self.interval, _MAX_STEPS),
             ("--repeats", self.repeats, _MAX_REPEATS),
@@ -111,8 +109,8 @@ class TuneCommand:
                 raise OptionError(f"{option} takes an integer up to {high}, got {_shown(value)}")
         if self.budget is not None and self.budget[1] > _MAX_STEPS:
             raise OptionError(f"--budget MAX is at most {_MAX_STEPS} steps, got {_shown(self.budget[1])}")
-        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout <= _MAX_SECONDS):
-            raise OptionError(f"--timeout is at most {_MAX_SECONDS // 86400} days, got {_shown(self.timeout)}")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout <= MAX_SECONDS):
+            raise OptionError(f"--timeout is at most {MAX_SECONDS // 86400} days, got {_shown(self.timeout)}")
         if self.direction not in ("minimize", "maximize"):
             raise OptionError(f"direction must be minimize or maximize, got {self.direction!r}")
         if self.out is not None and not self.out.isidentifier():

@@ -340,7 +340,10 @@ def test_timeout_ends_the_study_before_the_trial_budget(ip):
     study = ip.user_ns["tune"].study
     assert 1 <= len(study.trials) < 1000
     assert study.last_finish.reason == "timeout"
-    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    # Every trial but a last one that the time limit interrupted ran to its end.
+    assert all(t.state is TrialState.COMPLETE for t in study.trials[:-1])
+    last = study.trials[-1]
+    assert last.state is TrialState.COMPLETE or last.user_attrs.get("timed_out") is True
 
 
 def test_ipython_syntax_in_the_cell_is_transformed(ip):
