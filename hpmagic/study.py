@@ -32,6 +32,7 @@ from hpmagic.events import (
 from hpmagic.execution._run import finish as _finish
 from hpmagic.execution._run import one_line as _one_line
 from hpmagic.execution._run import run_trial, thread_limit
+from hpmagic.known_stores import remember_store
 from hpmagic.results import results_html, results_text, trial_rows
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
@@ -711,6 +712,8 @@ def create_study(
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise OptionError(f"a study name must be a non-empty string, got {name!r}")
     store = open_storage(storage)
+    if store.path != ":memory:":
+        remember_store(store.path)  # so the JupyterLab extension lists it, wherever it is
     base = name or "study"
     if resume:
         record = store.latest_study(base)

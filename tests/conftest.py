@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from IPython.testing.globalipapp import start_ipython
 # On 2 cores, multithreaded BLAS next to another busy process runs hundreds of times slower.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# Stores the tests write are remembered for the JupyterLab extension (hpmagic.known_stores): in a folder of this run,
+# never in the user's own list.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="hpmagic-tests-")
 
 # Tests assert what code does, not how fast: no property test fails because one example was slow on a busy machine
 # (Hypothesis' default is a 200 ms deadline per example). Speed is measured in benchmarks/.

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpmagic.errors import StorageError
+from hpmagic.known_stores import known_stores
 from hpmagic.storage import Storage
 
 __all__ = ["PathError", "StoreIndex", "confine"]
@@ -149,6 +150,14 @@ class StoreIndex:
                         continue
             if seen >= self.max_dirs:
                 break
+        # Stores the user wrote to under other names (--storage, %config TuneMagics.storage), inside the root.
+        for path in known_stores():
+            try:
+                confined = confine(self.root, self.rel(path.resolve()))
+            except (PathError, ValueError):
+                continue
+            if confined not in found:
+                found.append(confined)
         return found
 
     def pin(self, relative: str) -> str:

@@ -183,3 +183,23 @@ async def test_stores_named_in_settings_are_listed(jp_fetch, root: Path, store_t
     data = await get_json(jp_fetch, "studies", store="runs/experiments.sqlite")
     paths = [s["path"] for s in data["stores"]]
     assert "runs/experiments.sqlite" in paths
+
+
+async def test_a_store_named_in_config_or_storage_is_listed_without_settings(jp_fetch, root: Path) -> None:
+    """A study run with --storage experiments/runs.db (or %config TuneMagics.storage) shows up by itself."""
+    import hpmagic
+    from hpmagic import tune
+
+    (root / "experiments").mkdir()
+    hpmagic.optimize(
+        lambda p: p["x"],
+        {"x": tune.uniform(0, 1)},
+        n_trials=3,
+        strategy="random",
+        storage=str(root / "experiments" / "runs.db"),
+        name="elsewhere",
+    )
+    data = await get_json(jp_fetch, "studies", timeout=0)
+    stores = {s["path"]: s for s in data["stores"]}
+    assert "experiments/runs.db" in stores
+    assert [s["name"] for s in stores["experiments/runs.db"]["studies"]] == ["elsewhere"]
