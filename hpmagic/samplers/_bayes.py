@@ -57,10 +57,20 @@ class BayesSampler(Sampler):
     its predicted value, so the next proposal goes elsewhere. If the model fails, the trial is drawn at random:
     a study never crashes for a proposal, and the study's notes (with one warning) say how often that happened.
 
-    Under a multi-fidelity scheduler (``--scheduler hyperband``: BOHB) trials run at several budgets. The model is
-    then fitted, as in BOHB (Falkner et al., 2018), on the results of the largest budget that has enough of them
-    (``n_initial_points``, and at least one more than the dimensions), so cheap low-budget results steer the search
-    until results at larger budgets take over.
+    Under a multi-fidelity scheduler (``--scheduler hyperband``: BOHB-style, or ``asha``) trials run at several
+    budgets, and only that mode behaves differently (plain bayes proposes exactly what it did before):
+
+    * one GP is fitted on every result, with log(budget) as an extra input (a simple continuous-fidelity model),
+      and the acquisition is maximised at the largest budget seen. Cheap results inform the model without
+      dictating it: where the best region moves with the budget (on the digits benchmark the best learning rate
+      after 1 epoch is half the one after 27), the few results at large budgets decide, and their optimum is not
+      outvoted by the many small ones. BOHB's own rule (Falkner et al., 2018: a model of the largest budget with
+      enough results) fitted the first 1-epoch results and sent a whole bracket into one tiny region;
+    * until results exist at two different budgets, new configurations are drawn at random after the initial
+      design: a model of the smallest budget alone would rank them as successive halving is about to, so the two
+      would compound the same low-budget error and the first bracket would train copies of one configuration.
+      On ``make bench-mf`` these two changes took ``bayes + hyperband`` from a median 344 epochs (mean 311) to
+      the target accuracy to 120 (mean 169) over 10 seeds; random + hyperband needs 102 (mean 190).
 
     Args:
         n_initial_points: design points (counting the history's) before the model takes over; by default
@@ -154,7 +164,7 @@ class BayesSampler(Sampler):
     def ask(self, number: int) -> dict[str, Any]:
         u = None
         if self._names:
-            if len(self._model_data()[1]) >= self._n_init:
+            if self._model_ready():
                 u = self._ask_model()
             elif self.n_asked < self._n_init:
                 u = self._design_point(self.n_asked)
@@ -216,14 +226,31 @@ class BayesSampler(Sampler):
         self._budgets.append(budget)
         self._seen.add(_key(u))
 
-    def _model_data(self) -> tuple[list[np.ndarray], list[float]]:
-        """The observations the model is fitted on: all of them, or those of one budget (multi-fidelity).
+    def _multi_fidelity(self) -> bool:
+        """Whether trials carry budgets (a multi-fidelity scheduler): the only mode the ``MF_*`` knobs change."""
+        return any(b is not None for b in self._budgets)
 
-        With budgets, the largest budget with enough results for a model (BOHB's rule); until one has, the
-        smallest-budget results, which are the most numerous.
+    def _model_ready(self) -> bool:
+        """Enough results for the model: ``n_initial_points``, and under a multi-fidelity scheduler results at
+        ``MF_MIN_BUDGETS`` different budgets."""
+        from hpmagic.samplers import _gp
+
+        if len(self._model_data()[1]) < self._n_init:
+            return False
+        if not self._multi_fidelity():
+            return True
+        return len({b for b in self._budgets if b is not None}) >= _gp.MF_MIN_BUDGETS
+
+    def _model_data(self) -> tuple[list[np.ndarray], list[float]]:
+        """The observations the model is fitted on: all of them (budgets, if any, become an input).
+
+        With ``MF_BUDGET_INPUT`` off, BOHB's rule instead: the results of the largest budget with enough of them for a
+        model; until one has, the smallest-budget results, which are the most numerous.
         """
+        from hpmagic.samplers import _gp
+
         budgets = {b for b in self._budgets if b is not None}
-        if not budgets:
+        if not budgets or _gp.MF_BUDGET_INPUT:
             return self._u, self._y
         enough = max(self._n_init, len(self._names) + 1)
         counts = {b: self._budgets.count(b) for b in budgets}
@@ -267,8 +294,12 @@ class BayesSampler(Sampler):
         u_seen = np.array(data_u)
         y = warp_losses(np.array(data_y))
         x = enc.features(u_seen)
-        if self._model is None:
-            self._model = GPModel(enc.n_features)
+        multi = self._multi_fidelity()
+        z_top = 0.0
+        if multi and _gp.MF_BUDGET_INPUT:
+            x, z_top = np.hstack([x, self._budget_feature()[:, None]]), 1.0
+        if self._model is None or self._model.n_features != x.shape[1]:
+            self._model = GPModel(x.shape[1])
         n = len(y)
         refit = self._model.n_hyper_fits == 0 or n <= self.refit_until or n - self._n_at_fit >= self.refit_every
         # Past refit_until, a refit starts from the previous hyperparameters only: they moved little since.
@@ -276,6 +307,8 @@ class BayesSampler(Sampler):
         if refit:
             self._n_at_fit = n
         model = self._model
+        if multi:
+            return self._propose_multi_fidelity(x, y, u_seen, z_top)
         if self._hedge_last is not None:
             # gp_hedge: each acquisition is rewarded by how good the model now thinks its last proposal was.
             self._hedge_gains -= model.predict(self._hedge_last)[0]
@@ -315,6 +348,44 @@ class BayesSampler(Sampler):
         choice = int(rng.choice(len(proposals), p=p / p.sum()))
         self._hedge_last = enc.features(np.array(proposals))
         return proposals[choice]
+
+    def _budget_feature(self) -> np.ndarray:
+        """log(budget) of every observation scaled to [0, 1] over the budgets seen (0 while there is only one)."""
+        seen = [b for b in self._budgets if b is not None]
+        lo, hi = math.log(min(seen)), math.log(max(seen))
+        logs = np.array([math.log(b) if b is not None else hi for b in self._budgets])
+        return (logs - lo) / (hi - lo) if hi > lo else np.zeros(len(logs))
+
+    def _propose_multi_fidelity(
+        self, x: np.ndarray, y: np.ndarray, u_seen: np.ndarray, z_top: float
+    ) -> np.ndarray | None:
+        """A proposal under a multi-fidelity scheduler: the model scored at the largest budget seen."""
+        from hpmagic.samplers import _gp
+        from hpmagic.samplers._gp import AtBudget, acquisition, optimize_acquisition
+
+        enc = self._enc
+        model: Any = AtBudget(self._model, z_top) if _gp.MF_BUDGET_INPUT else self._model
+        if self._outstanding:
+            pending = enc.features(np.array(list(self._outstanding.values())))
+            if _gp.MF_BUDGET_INPUT:
+                pending = np.hstack([pending, np.full((len(pending), 1), z_top)])
+            believed = self._model.predict(pending)[0]
+            self._model.fit(np.vstack([x, pending]), np.concatenate([y, believed]), optimize=False)
+        # Seen points ranked by the model's belief at the top budget (their own losses mix budgets).
+        at_top = model.predict(enc.features(u_seen))[0]
+        rng = np.random.default_rng([self.seed, self.n_asked, 7])
+        exclude = self._seen | {_key(u) for u in self._outstanding.values()}
+        best = float(at_top.min())
+        return optimize_acquisition(
+            model,
+            enc,
+            functools.partial(acquisition, self.acq_func if self.acq_func != "gp_hedge" else "EI", best=best),
+            u_seen,
+            at_top,
+            rng,
+            n_candidates=self.n_candidates,
+            exclude=exclude,
+        )
 
     def _encode(self, params: Mapping[str, Any]) -> np.ndarray | None:
         """A trial's params in u-space; None if a value lies outside the space or no dimension is present.

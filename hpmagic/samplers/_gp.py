@@ -26,6 +26,7 @@ from scipy.special import erfcx, log_ndtr, ndtr
 from hpmagic.space import Categorical, Dimension, Int
 
 __all__ = [
+    "AtBudget",
     "Encoding",
     "GPModel",
     "initial_design",
@@ -46,6 +47,9 @@ LS_WALL = 0.1  # weight of the soft walls on the length scales (prior)
 LS_CENTER = 1.0  # where the walls meet, in unit-cube lengths
 NOISE_MEDIAN = 3e-3  # prior median of the noise variance, in standardised units
 NOISE_SD = 1.0  # prior spread of the log noise variance
+# Multi-fidelity mode (trials that carry budgets: bayes under hyperband or asha); plain bayes never reads these.
+MF_BUDGET_INPUT = True  # one GP over every budget with log(budget) as an input, scored at the largest budget
+MF_MIN_BUDGETS = 2  # the model waits for results at this many different budgets (random draws until then)
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -295,6 +299,29 @@ class GPModel:
         return mean, np.sqrt(np.maximum(var, 1e-12))
 
 
+class AtBudget:
+    """A GP with log(budget) as its last input, seen as a model of the other inputs at one fixed budget.
+
+    ``predict`` and ``length_scales`` take and describe the configuration's features only, so the
+    acquisition machinery is the same as for a model without budgets.
+    """
+
+    def __init__(self, model: GPModel, z: float) -> None:
+        self.model = model
+        self.z = z
+
+    def _with_budget(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        return np.hstack([x, np.full((len(x), 1), self.z)])
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.predict(self._with_budget(x))
+
+    @property
+    def length_scales(self) -> np.ndarray:
+        return self.model.length_scales[:-1]
+
+
 # -- acquisition ------------------------------------------------------------------------------------------------
 
 
@@ -331,7 +358,7 @@ def acquisition(name: str, mean: np.ndarray, std: np.ndarray, best: float) -> np
 
 
 def optimize_acquisition(
-    model: GPModel,
+    model: GPModel | AtBudget,
     enc: Encoding,
     score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     x_seen: np.ndarray,
@@ -385,7 +412,7 @@ def optimize_acquisition(
 
 
 def _local_candidates(
-    model: GPModel, enc: Encoding, x_seen: np.ndarray, y_seen: np.ndarray, rng: np.random.Generator, n: int
+    model: GPModel | AtBudget, enc: Encoding, x_seen: np.ndarray, y_seen: np.ndarray, rng: np.random.Generator, n: int
 ) -> np.ndarray:
     """Gaussian perturbations of the best few observed points, scaled by the length scales, plus choice flips."""
     d = enc.d

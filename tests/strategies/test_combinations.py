@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from IPython.core.error import UsageError
 
@@ -84,7 +85,11 @@ def test_hyperband_draws_each_new_configuration_from_its_sampler_when_first_run(
     assert [r.attrs["config"] for r in requests] == [0, 1, 2]
 
 
-def test_bayes_models_the_largest_budget_with_enough_results() -> None:
+def test_bayes_models_the_largest_budget_with_enough_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BOHB's rule, used when the model does not take the budget as an input."""
+    from hpmagic.samplers import _gp
+
+    monkeypatch.setattr(_gp, "MF_BUDGET_INPUT", False)
     space = Space({"x": Float(-5.0, 5.0)})
     sampler = BayesSampler(n_initial_points=3)
     sampler.setup(space, direction="minimize", seed=0)
@@ -210,3 +215,73 @@ def _reporting(params: dict[str, Any]) -> float:
         value = (params["x"] - 0.2) ** 2 + 1.0 / step
         tune.report(value, step)
     return value
+
+
+def _told(number: int, x: float, value: float, budget: int | None) -> Trial:
+    trial = make_trial(number, {"x": x}, value)
+    if budget is not None:
+        trial.user_attrs["budget"] = budget
+    return trial
+
+
+def test_bohb_draws_at_random_until_results_at_two_budgets() -> None:
+    """With results at the smallest budget only, the model would repeat what successive halving already ranks by:
+    new configurations stay random draws until a promotion has finished."""
+    sampler = BayesSampler(n_initial_points=3, n_candidates=200)
+    sampler.setup(Space({"x": Float(-5.0, 5.0)}), direction="minimize", seed=0)
+    for i, x in enumerate(np.linspace(-4, 4, 6)):
+        sampler.tell(_told(i, float(x), float(x) ** 2, 1))
+    sampler.ask(6)
+    assert sampler.n_model_asks == 0
+    sampler.tell(_told(7, 0.0, 0.0, 3))
+    sampler.ask(8)
+    assert sampler.n_model_asks == 1
+    assert sampler._model.n_features == 2  # x, and log(budget) as a second input
+
+
+def test_bohb_follows_the_largest_budget_where_it_disagrees_with_the_smallest() -> None:
+    """One GP over every budget, scored at the largest: many cheap results inform the model without dictating it.
+
+    Here the optimum moves from x = -2 at budget 1 to x = 2 at budget 9 (as the best learning rate moves with the
+    epochs), with only three results at budget 9; proposals go where the largest budget says.
+    """
+    sampler = BayesSampler(n_initial_points=4, n_candidates=500)
+    sampler.setup(Space({"x": Float(-5.0, 5.0)}), direction="minimize", seed=0)
+    number = 0
+    for budget, optimum, xs in (
+        (1, -2.0, np.linspace(-5, 5, 12)),
+        (3, 0.0, [-2.5, -2.0, -1.5]),
+        (9, 2.0, [-2.0, 0.0, 1.0]),
+    ):
+        for x in xs:
+            sampler.tell(_told(number, float(x), (float(x) - optimum) ** 2, budget))
+            number += 1
+    proposals = []
+    for _ in range(3):
+        params = sampler.ask(number)
+        proposals.append(params["x"])
+        sampler.tell(_told(number, params["x"], (params["x"] + 2.0) ** 2, 1))  # run at budget 1, as a bracket does
+        number += 1
+    assert sampler.n_model_asks == 3
+    assert all(x > 0.5 for x in proposals), proposals
+
+
+def test_bayes_without_budgets_ignores_the_multi_fidelity_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain bayes proposes the same points whatever the multi-fidelity knobs say."""
+    from hpmagic.samplers import _gp
+
+    def proposals() -> list[float]:
+        sampler = BayesSampler(n_initial_points=3, n_candidates=200)
+        sampler.setup(Space({"x": Float(-5.0, 5.0)}), direction="minimize", seed=0)
+        out = []
+        for i in range(8):
+            x = sampler.ask(i)["x"]
+            out.append(x)
+            sampler.tell(_told(i, x, (x - 1.0) ** 2, None))
+        assert sampler._model.n_features == 1
+        return out
+
+    before = proposals()
+    monkeypatch.setattr(_gp, "MF_BUDGET_INPUT", False)
+    monkeypatch.setattr(_gp, "MF_MIN_BUDGETS", 5)
+    assert proposals() == before
