@@ -397,13 +397,20 @@ def partial_dependence(
             fig = plt.figure(figsize=(side, side))
         host = fig.add_subplot()
         before = len(fig.axes)
-        plot_objective(
-            result,
-            n_points=n_points,
-            n_samples=n_samples,
-            cmap="viridis" if study.direction == "maximize" else "viridis_r",  # the best region light, both ways
-            ax=host,
-        )
+        # scikit-optimize averages over points drawn from NumPy's global generator: seed it for this call only, so
+        # the same study always draws the same plot.
+        saved = np.random.get_state()
+        np.random.seed(0)
+        try:
+            plot_objective(
+                result,
+                n_points=n_points,
+                n_samples=n_samples,
+                cmap="viridis" if study.direction == "maximize" else "viridis_r",  # the best region light, both ways
+                ax=host,
+            )
+        finally:
+            np.random.set_state(saved)
     axes = np.array(fig.axes[before:], dtype=object).reshape(n, n)
     _label_log_axes(axes, data.log10)
     fig.suptitle(f"{_name(study)}: partial dependence ({study.direction}, GP on {len(data.y)} trials)")
