@@ -183,3 +183,43 @@ def test_a_computed_non_string_name_fails_its_trial_only(name: str) -> None:
     run.study.optimize(objective, run.search, n_trials=2, max_failures=None)
     assert [t.state.value for t in run.study.trials] == ["failed", "failed"]
     assert all("name= must be a non-empty string" in (t.error or "") for t in run.study.trials)
+
+
+@given(
+    values=st.lists(st.floats(min_value=1e-6, max_value=1e6), min_size=2, max_size=6, unique=True),
+    kind=st.sampled_from(["logspace", "arange", "array"]),
+)
+@settings(max_examples=15, deadline=None)
+def test_numpy_choices_warm_start_bayes_on_resume(values: list[float], kind: str, tmp_path_factory: Any) -> None:
+    """Choices from NumPy (np.logspace, np.arange, an array) come back from the store as the space's own values, so a
+    resumed bayes study learns from every earlier trial."""
+    import hpmagic
+    from hpmagic import tune
+    from hpmagic.samplers import BayesSampler
+
+    if kind == "logspace":
+        choices = np.logspace(-3, 0, len(values))
+    elif kind == "arange":
+        choices = np.arange(len(values)) * 0.5
+    else:
+        choices = np.array(values)
+    path = str(tmp_path_factory.mktemp("np") / "hpmagic.db")
+    space = {"c": tune.choice(choices), "x": tune.uniform(0, 1)}
+    first = hpmagic.optimize(
+        lambda p: float(p["c"]) + p["x"], space, strategy="random", n_trials=6, storage=path, name="np", seed=0
+    )
+    resumed = hpmagic.create_study(space=first.space, name="np", storage=path, resume=True)
+    sampler = BayesSampler(n_initial_points=3)
+    sampler.setup(resumed.space, direction="minimize", seed=0, history=resumed.trials)
+    assert len(sampler._y) == 6  # every stored trial reached the model (before: none)
+    again = hpmagic.optimize(
+        lambda p: float(p["c"]) + p["x"],
+        space,
+        strategy="bayes",
+        n_trials=8,
+        storage=path,
+        name="np",
+        resume=True,
+        strategy_options={"n_initial_points": 3},
+    )
+    assert len(again.trials) == 8 and all(t.state.value == "complete" for t in again.trials)
