@@ -12,12 +12,14 @@ from typing import TypeGuard
 
 from hpmagic.errors import OptionError
 
+#: The most trials a study may ask for: far above any real study, low enough to refuse an absurd number at once.
+MAX_TRIALS = 10_000_000
 #: The largest seed: the store keeps it as a 64-bit integer.
 MAX_SEED = 2**63 - 1
 #: The longest time limit accepted (ten years): longer ones overflow the clocks and timers they are set on.
 MAX_SECONDS = 10 * 365 * 86400
 
-__all__ = ["MAX_SIZE", "check_int", "is_int", "is_real"]
+__all__ = ["MAX_SECONDS", "MAX_SEED", "MAX_SIZE", "MAX_TRIALS", "check_int", "is_int", "is_real"]
 
 
 def is_int(x: object) -> TypeGuard[int]:

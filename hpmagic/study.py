@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from hpmagic._checks import MAX_SECONDS, MAX_SEED, is_int, is_real
+from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_TRIALS, is_int, is_real
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.events import (
@@ -782,8 +782,8 @@ def check_budget(n_trials: Any, timeout: Any, max_failures: Any, threads: Any) -
     def positive_int(value: Any) -> bool:
         return is_int(value) and value > 0
 
-    if n_trials is not None and not positive_int(n_trials):
-        raise OptionError(f"n_trials must be a positive integer, got {_short(n_trials)}")
+    if n_trials is not None and not (positive_int(n_trials) and n_trials <= MAX_TRIALS):
+        raise OptionError(f"n_trials must be an integer from 1 to {MAX_TRIALS:,}, got {_short(n_trials)}")
     check_seconds("timeout", timeout)
     if max_failures is not None and not positive_int(max_failures):
         raise OptionError(f"max_failures must be a positive integer, got {max_failures!r}")

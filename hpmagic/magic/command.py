@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_SIZE
+from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_SIZE, MAX_TRIALS
 from hpmagic.errors import OptionError
 from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
@@ -16,7 +16,6 @@ from hpmagic.strategies import SCHEDULERS, STRATEGIES
 __all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
 
 #: Upper bounds of the size-like options: far above any real study, low enough to refuse absurd values at once.
-_MAX_TRIALS = 10_000_000
 _MAX_THREADS = 4096
 _MAX_STEPS = 1_000_000_000
 _MAX_REPEATS = 10_000
@@ -95,14 +94,14 @@ class TuneCommand:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise OptionError(f"{option} takes an integer >= {low}, got {value!r}")
         for option, value, high in (
-            ("--trials", self.n_trials, _MAX_TRIALS),
+            ("--trials", self.n_trials, MAX_TRIALS),
             ("--grid-points", self.grid_points, MAX_GRID_POINTS),
             ("--threads", self.threads, _MAX_THREADS),
             ("--seed", self.seed, MAX_SEED),
             ("--population", self.population, MAX_SIZE),
             ("--interval", self.interval, _MAX_STEPS),
             ("--repeats", self.repeats, _MAX_REPEATS),
-            ("--max-failures", self.max_failures, _MAX_TRIALS),
+            ("--max-failures", self.max_failures, MAX_TRIALS),
         ):
             # Sizes are checked before anything is allocated or looped over: a one-line error, at once.
             if isinstance(value, int) and value > high:

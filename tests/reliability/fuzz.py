@@ -64,6 +64,7 @@ def _trials_case(example: list[tuple[str, Any]], workdir: str) -> str:
     return "clean"
 
 
+CURRENT: list[object] = [None]  # the options case being run, named if it hangs
 OPTION_VALUES = [0, -1, 1.5, "3", None, True, 10**30, float("inf"), float("nan"), [], {}, "grid", 2**63, -(2**70)]
 
 
@@ -75,6 +76,7 @@ def _options_case(rng: random.Random) -> str:
         )
     }
     kwargs.setdefault("n_trials", 2)
+    CURRENT[0] = kwargs
     try:
         hpmagic.optimize(lambda p: p["x"], {"x": tune.uniform(0, 1)}, strategy="random", **kwargs)
     except HpmagicError as exc:
@@ -117,11 +119,13 @@ def _cell_case(rng: random.Random) -> str:
     return "clean"
 
 
-def _with_deadline(run: Callable[[], str]) -> str:
+def _with_deadline(run: Callable[[], str], what: list[object] | None = None) -> str:
     result: list[str] = []
     thread = threading.Thread(target=lambda: result.append(run()), daemon=True)
     thread.start()
     thread.join(DEADLINE)
+    if not result:
+        print(f"hang: {what[0] if what else '?'!r}", flush=True)
     return result[0] if result else "hang"
 
 
@@ -137,7 +141,7 @@ def main() -> None:
         for i in range(args.cases):
             example = [BEHAVIOUR.example() for _ in range(rng.randint(1, 5))]
             table["trial behaviours"][_with_deadline(lambda e=example: _trials_case(e, workdir))] += 1
-            table["optimize options"][_with_deadline(lambda: _options_case(rng))] += 1
+            table["optimize options"][_with_deadline(lambda: _options_case(rng), CURRENT)] += 1
             table["cells"][_with_deadline(lambda: _cell_case(rng))] += 1
             if (i + 1) % 50 == 0:
                 print(f"{i + 1} cases ...", flush=True)
