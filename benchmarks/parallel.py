@@ -74,23 +74,39 @@ def overhead(trials: int, client: Any) -> tuple[float, float]:
     return local * 1000, dask * 1000
 
 
-def regret(budget: int, seeds: int, client: Any) -> dict[str, dict[int, float]]:
+PENDING = (
+    ("1", 1, "believer"),
+    ("2 believer", 2, "believer"),
+    ("4 believer", 4, "believer"),
+    ("2 liar", 2, "liar"),
+    ("4 liar", 4, "liar"),
+)
+
+
+def regret(budget: int, seeds: int, client: Any) -> dict[str, dict[str, float]]:
+    """Mean regret per problem and per (trials in flight, how bayes counts the running ones)."""
     from benchmarks.problems import get_problem
 
-    out: dict[str, dict[int, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for name in REGRET_PROBLEMS:
         problem = get_problem(name)
         out[name] = {}
-        for k in (1, 2, 4):
+        for column, k, pending in PENDING:
             found = []
             for seed in range(seeds):
                 extra: dict[str, Any] = {} if k == 1 else {"client": client, "n_jobs": k}
                 study = hpmagic.optimize(
-                    problem, dict(problem.space), strategy="bayes", n_trials=budget, seed=seed, **extra
+                    problem,
+                    dict(problem.space),
+                    strategy="bayes",
+                    n_trials=budget,
+                    seed=seed,
+                    strategy_options={"pending": pending},
+                    **extra,
                 )
                 found.append(study.best_value - float(problem.optimum or 0.0))
-            out[name][k] = statistics.mean(found)
-            print(f"  {name} k={k}: mean regret {out[name][k]:.4g}", flush=True)
+            out[name][column] = statistics.mean(found)
+            print(f"  {name} {column}: mean regret {out[name][column]:.4g}", flush=True)
     return out
 
 
@@ -101,26 +117,28 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--skip-regret", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
-        ) as cluster,
-        Client(cluster, set_as_default=False) as two,
-    ):
-        serial, parallel = speedup(args.trials, args.seconds, two)
-        local_ms, dask_ms = overhead(200, two)
-    print(f"## Speedup ({args.trials} trials of {args.seconds:g} s CPU, 2 cores)\n")
-    print("| run | wall time | speedup |\n| --- | --- | --- |")
-    print(f"| in the process, one at a time | {serial:.2f} s | 1.00x |")
-    print(f"| `n_jobs=2` (2 worker processes) | {parallel:.2f} s | {serial / parallel:.2f}x |\n")
-    print("## Overhead per trivial trial (200 trials)\n")
-    print("| path | per trial |\n| --- | --- |")
-    print(f"| in the process (in-memory store) | {local_ms:.2f} ms |")
-    print(f"| Dask, 2 workers | {dask_ms:.2f} ms |\n")
+    if not args.skip_speed:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+            ) as cluster,
+            Client(cluster, set_as_default=False) as two,
+        ):
+            serial, parallel = speedup(args.trials, args.seconds, two)
+            local_ms, dask_ms = overhead(200, two)
+        print(f"## Speedup ({args.trials} trials of {args.seconds:g} s CPU, 2 cores)\n")
+        print("| run | wall time | speedup |\n| --- | --- | --- |")
+        print(f"| in the process, one at a time | {serial:.2f} s | 1.00x |")
+        print(f"| `n_jobs=2` (2 worker processes) | {parallel:.2f} s | {serial / parallel:.2f}x |\n")
+        print("## Overhead per trivial trial (200 trials)\n")
+        print("| path | per trial |\n| --- | --- |")
+        print(f"| in the process (in-memory store) | {local_ms:.2f} ms |")
+        print(f"| Dask, 2 workers | {dask_ms:.2f} ms |\n")
     if args.skip_regret:
         return
     # Four slots (two workers of two threads): 4 trials in flight at most.
@@ -131,10 +149,11 @@ def main() -> None:
         Client(cluster, set_as_default=False) as four,
     ):
         table = regret(args.budget, args.seeds, four)
+    columns = [c for c, _, _ in PENDING]
     print(f"\n## bayes regret at {args.budget} evaluations, trials in flight (mean of {args.seeds} seeds)\n")
-    print("| problem | 1 | 2 | 4 |\n| --- | --- | --- | --- |")
+    print("| problem | " + " | ".join(columns) + " |\n| --- |" + " --- |" * len(columns))
     for name, row in table.items():
-        print(f"| {name} | " + " | ".join(f"{row[k]:.4g}" for k in (1, 2, 4)) + " |")
+        print(f"| {name} | " + " | ".join(f"{row[c]:.4g}" for c in columns) + " |")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,8 @@ class BayesSampler(Sampler):
         n_candidates: uniform random points at which the acquisition is scored before local refinement.
         refit_until: observations up to which the kernel's hyperparameters are refitted at every ask.
         refit_every: past ``refit_until``, the hyperparameters are refitted once per this many new trials.
+        pending: how trials still running (several in flight) enter the model: ``"believer"`` at the value the model
+            predicts for them (kriging believer), or ``"liar"`` at the best value seen so far (constant liar, CL-min).
     """
 
     name = "bayes"
@@ -94,7 +96,11 @@ class BayesSampler(Sampler):
         n_candidates: int = 2000,
         refit_until: int = 40,
         refit_every: int = 5,
+        pending: str = "believer",
     ) -> None:
+        if pending not in ("believer", "liar"):
+            raise OptionError(f"pending must be 'believer' or 'liar', got {pending!r}")
+        self.pending = pending
         if n_initial_points is not None:
             n_initial_points = check_int("n_initial_points", n_initial_points, 1, MAX_SIZE)
         key = acq_func.lower() if isinstance(acq_func, str) else None
@@ -317,7 +323,10 @@ class BayesSampler(Sampler):
             # Trials still running count at their predicted value ("kriging believer"): uncertainty there drops,
             # so the next proposal looks elsewhere.
             pending = np.array(list(self._outstanding.values()))
-            believed = model.predict(enc.features(pending))[0]
+            if self.pending == "liar":  # constant liar: each running trial pretends to be as good as the best
+                believed = np.full(len(pending), float(y.min()))
+            else:
+                believed = model.predict(enc.features(pending))[0]
             model.fit(np.vstack([x, enc.features(pending)]), np.concatenate([y, believed]), optimize=False)
         best = float(y.min())
         if _gp.PLUGIN_BEST:

@@ -446,3 +446,19 @@ def test_seeds_beyond_32_bits() -> None:
     space = Space({"x": Float(-5.0, 5.0)})
     trials = drive(BayesSampler(n_initial_points=2), space, lambda p: p["x"] ** 2, 3, seed=2**64 + 5)
     assert len(trials) == 3
+
+
+def test_running_trials_count_as_the_best_value_with_a_constant_liar() -> None:
+    """pending='liar' adds running trials at the best loss seen (CL-min); 'believer' at the model's prediction."""
+    space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
+    asks = {}
+    for pending in ("believer", "liar"):
+        strategy = BayesSampler(n_initial_points=3, n_candidates=300, pending=pending)
+        strategy.setup(space, direction="minimize", seed=0)
+        step(strategy, lambda p: (p["x"] - 1) ** 2 + p["y"] ** 2, 5)
+        asks[pending] = [strategy.ask(5 + i) for i in range(3)]  # three trials in flight at once
+        assert all(a not in asks[pending][:i] for i, a in enumerate(asks[pending]))
+    assert asks["believer"][0] == asks["liar"][0]  # nothing is pending for the first ask of the batch
+    assert asks["believer"][1:] != asks["liar"][1:]
+    with pytest.raises(OptionError, match="pending must be 'believer' or 'liar'"):
+        BayesSampler(pending="optimist")
