@@ -171,6 +171,9 @@ class TuneMagics(Magics):
                 )
             finally:
                 self._publish(cmd, study, objective)
+                # A later cell makes a new Study (a --resume too): this one's training-state snapshots, and any
+                # folder they spilled to, are of no more use.
+                study.close()
 
         if not cmd.background:
             run()

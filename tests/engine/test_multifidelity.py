@@ -161,3 +161,19 @@ def test_snapshots_of_configurations_hyperband_eliminated_are_released() -> None
     assert len(study.trials) == 22
     assert max(kept_during) <= 9 + 1  # at most a rung's configurations (plus the one just finished)
     assert len(study.snapshots) == 0  # the schedule is over: nothing will be continued
+
+
+def test_a_magic_run_leaves_no_snapshots_behind(ip) -> None:
+    """Each %%tune cell makes a new Study (a --resume too): its snapshots go when the cell ends."""
+    cell = (
+        "x = tune.uniform(0, 1)\n"
+        "state = {'steps': 0}\n"
+        "for step in tune.steps():\n"
+        "    state['steps'] += 1\n"
+        "    tune.report(x + 1 / step, step)\n"
+        "x\n"
+    )
+    assert run(ip, "--strategy asha --budget 1..9 --trials 8 --state state --seed 0 --storage :memory:", cell).success
+    study = ip.user_ns["tune"].study
+    assert len(study.trials) == 8
+    assert len(study.snapshots) == 0
