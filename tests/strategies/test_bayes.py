@@ -460,5 +460,10 @@ def test_running_trials_count_as_the_best_value_with_a_constant_liar() -> None:
         assert all(a not in asks[pending][:i] for i, a in enumerate(asks[pending]))
     assert asks["believer"][0] == asks["liar"][0]  # nothing is pending for the first ask of the batch
     assert asks["believer"][1:] != asks["liar"][1:]
-    with pytest.raises(OptionError, match="pending must be 'believer' or 'liar'"):
+    # auto: the believer for up to two running trials, the liar beyond.
+    auto = BayesSampler(n_initial_points=3, n_candidates=300)
+    auto.setup(space, direction="minimize", seed=0)
+    step(auto, lambda p: (p["x"] - 1) ** 2 + p["y"] ** 2, 5)
+    assert [auto.ask(5 + i) for i in range(3)] == asks["believer"]
+    with pytest.raises(OptionError, match="pending must be 'auto', 'believer' or 'liar'"):
         BayesSampler(pending="optimist")
