@@ -179,7 +179,7 @@ def test_a_cell_with_a_literal_non_string_name_is_a_clear_error(name: str) -> No
 def test_a_computed_non_string_name_fails_its_trial_only(name: str) -> None:
     """A name computed while the cell runs fails that trial with the same message; the study goes on."""
     objective = build_objective(f"for i in range(1, 3):\n    tune.int(0, 3, name={name})\n0.5", {"tune": tune})
-    run = build_run(space=objective.space, strategy="random", storage=None, name="n", seed=0)
+    run = build_run(space=objective.space, strategy="random", storage=None, name="n", seed=0, n_trials=2)
     run.study.optimize(objective, run.search, n_trials=2, max_failures=None)
     assert [t.state.value for t in run.study.trials] == ["failed", "failed"]
     assert all("name= must be a non-empty string" in (t.error or "") for t in run.study.trials)
