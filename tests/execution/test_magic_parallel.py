@@ -79,9 +79,10 @@ def test_cluster_address_from_a_real_kernel(scheduler_address: str, tmp_path: Pa
 
     cells = [
         "%load_ext hpmagic",
-        "import math\nscale = 3.0",
+        "import math, time\nscale = 3.0",
         f"%%tune --strategy bayes --trials 10 --seed 0 --cluster {scheduler_address} --name on-cluster\n"
-        "a = tune.uniform(-2, 2)\nb = tune.int(1, 5)\nresult = math.cos(a * scale) + b / 10\nresult",
+        # Each trial sleeps so two are in flight at once: Dask may put back-to-back quick tasks on one worker.
+        "a = tune.uniform(-2, 2)\nb = tune.int(1, 5)\ntime.sleep(0.3)\nresult = math.cos(a * scale) + b / 10\nresult",
         "print('published', result == tune.study.best_value)",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
