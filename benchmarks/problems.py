@@ -275,6 +275,51 @@ def sgd(params: Mapping[str, Any]) -> float:
     return _cv_error(make_pipeline(StandardScaler(), model), "breast_cancer")
 
 
+def mlp(params: Mapping[str, Any]) -> float:
+    """A small neural network with ten hyperparameters (architecture, optimiser, regularisation, preprocessing)."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    model = MLPClassifier(
+        hidden_layer_sizes=(params["width"],) * params["layers"],
+        activation=params["activation"],
+        alpha=params["alpha"],
+        learning_rate_init=params["learning_rate_init"],
+        batch_size=params["batch_size"],
+        beta_1=params["beta_1"],
+        beta_2=params["beta_2"],
+        max_iter=params["epochs"],
+        random_state=0,
+    )
+    scaler = StandardScaler() if params["scaler"] == "standard" else MinMaxScaler()
+    return _cv_error(make_pipeline(scaler, model), "breast_cancer")
+
+
+def conditional(params: Mapping[str, Any]) -> float:
+    """A choice of model whose own hyperparameters count only when it is chosen (the others are ignored).
+
+    The space is flat (every optimizer sees every parameter), as a tree-structured space is written in a cell.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    kind = params["model"]
+    if kind == "svc":
+        model: Any = SVC(C=params["svc_C"], gamma=params["svc_gamma"])
+    elif kind == "logistic":
+        model = LogisticRegression(C=params["logistic_C"], max_iter=500)
+    elif kind == "knn":
+        model = KNeighborsClassifier(n_neighbors=params["knn_k"])
+    else:
+        model = DecisionTreeClassifier(max_depth=params["tree_depth"], random_state=0)
+    return _cv_error(make_pipeline(StandardScaler(), model), "breast_cancer")
+
+
 # -- the registry -------------------------------------------------------------------------------------------------
 
 _SKLEARN_POOL = 500
@@ -426,6 +471,55 @@ PROBLEMS: dict[str, Problem] = {
             noise=True,
             kind="sklearn",
             description="SGDClassifier (elastic net) on breast_cancer, alpha log-scale; 3-fold CV error",
+            pool_size=_SKLEARN_POOL,
+        ),
+        Problem(
+            "levy12",
+            _box(12, -10, 10),
+            functools.partial(levy, d=12),
+            optimum=0.0,
+            noise=False,
+            kind="synthetic",
+            description="Levy, 12-d, [-10, 10]^12 (every dimension active, multimodal)",
+        ),
+        Problem(
+            "mlp",
+            {
+                "layers": Int(1, 3),
+                "width": Int(4, 32, log=True),
+                "activation": Categorical(["relu", "tanh", "logistic"]),
+                "alpha": Float(1e-6, 1e-1, log=True),
+                "learning_rate_init": Float(1e-4, 1e-1, log=True),
+                "batch_size": Int(32, 256, log=True),
+                "beta_1": Float(0.5, 0.99),
+                "beta_2": Float(0.9, 0.9999),
+                "epochs": Int(3, 20),
+                "scaler": Categorical(["standard", "minmax"]),
+            },
+            mlp,
+            optimum=None,
+            noise=True,
+            kind="sklearn",
+            description="MLPClassifier on breast_cancer, 10 hyperparameters (layers, width, optimiser, scaler); "
+            "3-fold CV error",
+            pool_size=_SKLEARN_POOL,
+        ),
+        Problem(
+            "conditional",
+            {
+                "model": Categorical(["svc", "logistic", "knn", "tree"]),
+                "svc_C": Float(1e-2, 1e3, log=True),
+                "svc_gamma": Float(1e-5, 1e1, log=True),
+                "logistic_C": Float(1e-4, 1e2, log=True),
+                "knn_k": Int(1, 50),
+                "tree_depth": Int(1, 20),
+            },
+            conditional,
+            optimum=None,
+            noise=True,
+            kind="sklearn",
+            description="conditional space: a model choice (SVC, logistic, kNN, tree) and each model's own "
+            "hyperparameters, used only when it is chosen; breast_cancer, 3-fold CV error",
             pool_size=_SKLEARN_POOL,
         ),
     ]

@@ -57,8 +57,10 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "RESULTS.md"
 #: Seed of the random pools: far from the run seeds (0, 1, 2, ...) so the pool is not the numpy-random runs.
 POOL_SEED = 20_261_129
 
-QUICK = {"problems": QUICK_PROBLEMS, "seeds": 3, "budget": 30}
-FULL = {"problems": list(PROBLEMS), "seeds": 5, "budget": 40}
+QUICK = {"problems": QUICK_PROBLEMS, "seeds": 3, "budgets": [30]}
+FULL = {"problems": list(PROBLEMS), "seeds": 5, "budgets": [20, 40, 100]}
+#: The tools hpmagic-bayes is measured against (the budget sweep's "best peer").
+PEERS = ("optuna-gp", "optuna-tpe", "skopt-gp", "hyperopt-tpe")
 
 
 # -- the random pool and the expected best of random search ------------------------------------------------------
@@ -166,19 +168,36 @@ class ProblemSummary:
     pool_size: int
     budget: int
     rows: dict[str, Row]
+    error: str | None = None
 
 
 def summarise(
-    results: Iterable[RunResult], pools: Mapping[str, np.ndarray], budget: int, optimizers: Sequence[str]
+    results: Iterable[RunResult],
+    pools: Mapping[str, np.ndarray | str],
+    budget: int,
+    optimizers: Sequence[str],
 ) -> list[ProblemSummary]:
-    """Normalized regrets, ranks and overheads for each problem (in the order the pools are given)."""
+    """Normalized regrets, ranks and overheads for each problem (in the order the pools are given).
+
+    A pool given as a string is the error the problem raised when evaluated: the problem stays in the report, with
+    that error in every optimizer's row, and every optimizer's overall mean is marked incomplete.
+    """
     by_problem: dict[str, list[RunResult]] = {}
     for r in results:
-        by_problem.setdefault(r.problem, []).append(r)
+        if r.n_trials == budget:
+            by_problem.setdefault(r.problem, []).append(r)
     summaries = []
     for name, pool in pools.items():
         problem = get_problem(name)
         runs = by_problem.get(name, [])
+        if isinstance(pool, str):
+            rows = {o: Row(errors=[f"the problem failed to evaluate: {pool}"]) for o in optimizers}
+            summaries.append(
+                ProblemSummary(
+                    name, problem.kind, problem.description, math.nan, False, math.nan, 0, budget, rows, pool
+                )
+            )
+            continue
         ok = [r for r in runs if r.error is None and math.isfinite(r.best)]
         known = problem.optimum is not None
         optimum = float(problem.optimum) if known else min([float(pool[0]), *(r.best for r in ok)])
@@ -220,9 +239,11 @@ def overall(summaries: Sequence[ProblemSummary], optimizers: Sequence[str]) -> l
             xs = [x for x in xs if math.isfinite(x)]
             return float(np.mean(xs)) if xs else math.nan
 
+        missing = [s.problem for s in summaries if o not in s.rows or not math.isfinite(s.rows[o].regret_mean)]
         out.append(
             {
                 "optimizer": o,
+                "missing": missing,
                 "regret": mean([r.regret_mean for _, r in rows]),
                 "regret_synthetic": mean([r.regret_mean for s, r in rows if s.kind == "synthetic"]),
                 "regret_sklearn": mean([r.regret_mean for s, r in rows if s.kind == "sklearn"]),
@@ -314,11 +335,12 @@ def render(
     env: Mapping[str, Any],
     date: str,
     jobs: int = 1,
+    header: bool = True,
 ) -> str:
-    """The markdown section of one benchmark run."""
+    """The markdown section of one benchmark run (one budget); without ``header``, no command/machine lines."""
     budget = summaries[0].budget if summaries else 0
     lines = [f"## {title}", ""]
-    lines += [
+    meta = [
         f"- command: `{command}`",
         f"- date: {date}; run time {elapsed / 60:.1f} min ({jobs} worker process{'es' if jobs > 1 else ''})",
         f"- {len(summaries)} problems x {len(optimizers)} optimizers x {seeds} seeds, budget {budget} evaluations",
@@ -326,10 +348,10 @@ def render(
         f"- load average (1/5/15 min) at the start: {env.get('load')}, at the end: {env.get('load_end') or _load()}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
     ]
-    for name, why in skipped.items():
-        lines.append(f"- not run: **{name}**: {why}")
+    meta += [f"- not run: **{name}**: {why}" for name, why in skipped.items()]
+    lines += meta if header else []
     lines += [
-        "",
+        "" if header else f"{len(summaries)} problems x {len(optimizers)} optimizers x {seeds} seeds.",
         "Normalized regret: 0 = the optimum, 1 = as good as random search at the same budget (lower is better).",
         "Rank: 1 = best on a problem and seed (ties share their average), averaged over seeds, then over problems.",
         "Overhead: the optimizer's own time per trial (wall time minus time inside the objective).",
@@ -341,12 +363,17 @@ def render(
     ]
     for d in overall(summaries, optimizers):
         err = f" ({d['errors']} failed runs)" if d["errors"] else ""
+        if d["missing"]:
+            err += f" (**incomplete**: no regret on {', '.join(d['missing'])})"
         lines.append(
             f"| {d['optimizer']}{err} | {_f(d['regret'])} | {_f(d['regret_synthetic'])} | {_f(d['regret_sklearn'])} "
             f"| {_f(d['rank'], 2)} | {_f(d['overhead_ms'], 1)} |"
         )
     lines += ["", "### Per problem", ""]
     for s in summaries:
+        if s.error is not None:
+            lines += [f"**{s.problem}**: {s.description}. **Error**: the problem failed to evaluate: {s.error}", ""]
+            continue
         opt = f"known optimum {_g(s.optimum)}" if s.optimum_known else f"optimum unknown: best seen {_g(s.optimum)}"
         lines += [
             f"**{s.problem}**: {s.description}. {opt}; E[best of {s.budget} random] = {_g(s.random_expected)} "
@@ -371,6 +398,84 @@ def render(
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def sweep_table(by_budget: Mapping[int, Sequence[ProblemSummary]], optimizers: Sequence[str]) -> list[dict[str, Any]]:
+    """Per budget: every optimizer's mean normalized regret, the best peer's, and hpmagic-bayes's ratio to it."""
+    out = []
+    for budget, summaries in by_budget.items():
+        means = {d["optimizer"]: d for d in overall(summaries, optimizers)}
+        peers = [(means[o]["regret"], o) for o in PEERS if o in means and math.isfinite(means[o]["regret"])]
+        best_peer = min(peers) if peers else (math.nan, "")
+        bayes = means.get("hpmagic-bayes", {}).get("regret", math.nan)
+        out.append(
+            {
+                "budget": budget,
+                "means": means,
+                "best_peer": best_peer[1],
+                "best_peer_regret": best_peer[0],
+                "ratio": bayes / best_peer[0] if best_peer[0] and math.isfinite(best_peer[0]) else math.nan,
+            }
+        )
+    return out
+
+
+def render_sweep(
+    by_budget: Mapping[int, Sequence[ProblemSummary]], optimizers: Sequence[str], plot: str | None
+) -> list[str]:
+    """The table of mean normalized regret against budget (one column per budget) and bayes's ratio to the best peer."""
+    table = sweep_table(by_budget, optimizers)
+    budgets = [t["budget"] for t in table]
+    lines = [
+        "### Mean normalized regret against budget",
+        "",
+        "| optimizer | " + " | ".join(f"budget {b}" for b in budgets) + " |",
+        "|---|" + "---:|" * len(budgets),
+    ]
+    for o in optimizers:
+        cells = []
+        for t in table:
+            d = t["means"].get(o)
+            incomplete = d is not None and (d["missing"] or d["errors"])
+            cells.append(_f(d["regret"]) + (" (incomplete)" if incomplete else "") if d else "–")
+        lines.append(f"| {o} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **hpmagic-bayes / best peer** | "
+        + " | ".join(f"**{_f(t['ratio'], 2)}** ({t['best_peer']})" for t in table)
+        + " |"
+    )
+    lines += ["", f"Peers: {', '.join(PEERS)}; the target is a ratio of at most 0.8 at every budget."]
+    if plot:
+        lines += ["", f"![mean normalized regret against budget]({plot})"]
+    return lines + [""]
+
+
+def plot_sweep(by_budget: Mapping[int, Sequence[ProblemSummary]], optimizers: Sequence[str], path: Path) -> bool:
+    """A PNG of mean normalized regret against budget, one line per optimizer; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    table = sweep_table(by_budget, optimizers)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for o in optimizers:
+        xs = [t["budget"] for t in table if o in t["means"]]
+        ys = [t["means"][o]["regret"] for t in table if o in t["means"]]
+        ax.plot(xs, ys, marker="o", linewidth=2.5 if o == "hpmagic-bayes" else 1.2, label=o)
+    ax.set_xscale("log")
+    ax.set_xticks([t["budget"] for t in table], [str(t["budget"]) for t in table])
+    ax.set_xlabel("evaluations (budget)")
+    ax.set_ylabel("mean normalized regret (1 = random search)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 _HEADER = """# hpmagic benchmark results
@@ -409,12 +514,13 @@ def run_all(
     problems: Sequence[str],
     optimizers: Sequence[str],
     seeds: int,
-    budget: int,
+    budget: int | Sequence[int],
     jobs: int = 1,
     log: Any = None,
 ) -> list[RunResult]:
-    """Every problem x seed x optimizer; ``jobs`` > 1 runs them in that many worker processes."""
-    tasks = [(o, p, budget, seed) for p in problems for seed in range(seeds) for o in optimizers]
+    """Every budget x problem x seed x optimizer (largest budget first); ``jobs`` > 1: that many worker processes."""
+    budgets = sorted([budget] if isinstance(budget, int) else budget, reverse=True)
+    tasks = [(o, p, b, seed) for b in budgets for p in problems for seed in range(seeds) for o in optimizers]
     results: list[RunResult] = []
     start = time.perf_counter()
 
@@ -422,7 +528,8 @@ def run_all(
         if log is not None:
             status = f"error {r.error}" if r.error else f"best {r.best:.6g}"
             print(
-                f"[{i}/{len(tasks)} {time.perf_counter() - start:6.0f}s] {r.problem} {r.optimizer} seed {r.seed}: "
+                f"[{i}/{len(tasks)} {time.perf_counter() - start:6.0f}s] {r.problem} {r.optimizer} "
+                f"budget {r.n_trials} seed {r.seed}: "
                 f"{status}, {r.wall_time:.1f}s, overhead {1000 * r.overhead_per_trial:.1f} ms/trial",
                 file=log,
                 flush=True,
@@ -446,14 +553,21 @@ def run_all(
 
 def load_pools(
     problems: Sequence[str], budget: int, pool_size: int | None, cache_dir: Path | None
-) -> dict[str, np.ndarray]:
-    """The random pool of every problem, from the cache or evaluated now (and then cached)."""
-    pools = {}
+) -> dict[str, np.ndarray | str]:
+    """The random pool of every problem, from the cache or evaluated now (and then cached).
+
+    A problem that fails to evaluate gets its error (a string) instead of a pool: the report shows it.
+    """
+    pools: dict[str, np.ndarray | str] = {}
     for p in problems:
         problem = get_problem(p)
         size = max(pool_size or problem.pool_size, budget)
         t0 = time.perf_counter()
-        pools[p] = random_pool(problem, size, cache_dir)
+        try:
+            pools[p] = random_pool(problem, size, cache_dir)
+        except Exception as exc:  # noqa: BLE001 - reported as the problem's error, the benchmark goes on
+            pools[p] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            print(f"problem {p} failed to evaluate: {pools[p]}", file=sys.stderr)
         if time.perf_counter() - t0 > 1:
             print(f"random pool of {p}: {size} evaluations in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     return pools
@@ -466,7 +580,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--problems", nargs="+", help=f"problem names (default: all): {', '.join(PROBLEMS)}")
     parser.add_argument("--optimizers", nargs="+", help="optimizer names (default: every one installed)")
-    parser.add_argument("--budget", type=int, help="evaluations per run (default 40; 30 with --quick)")
+    parser.add_argument("--budget", type=int, help="one budget: evaluations per run (30 with --quick)")
+    parser.add_argument(
+        "--budgets", type=int, nargs="+", help="budgets of the sweep (default 20 40 100; 30 with --quick)"
+    )
     parser.add_argument("--seeds", type=int, help="seeds per problem and optimizer (default 5; 3 with --quick)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: timings undisturbed)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default: %(default)s)")
@@ -497,7 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         problems, optimizers = saved["problems"], saved["optimizers"]
-        seeds, budget, skipped = saved["seeds"], saved["budget"], saved["skipped"]
+        seeds, skipped = saved["seeds"], saved["skipped"]
+        budgets = saved.get("budgets") or [saved["budget"]]
         results = [RunResult.from_dict(d) for d in saved["results"]]
         command, elapsed, env, date, jobs = (
             saved["command"],
@@ -507,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             saved["jobs"],
         )
         section = args.section or saved["section"]
+        pools = load_pools(problems, max(budgets), args.pool_size, args.cache_dir)
     else:
         problems = args.problems or preset["problems"]
         for p in problems:
@@ -524,18 +643,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"need at least 2 optimizers that can run here, got {optimizers}: {skipped}", file=sys.stderr)
             return 2
         seeds = args.seeds or preset["seeds"]
-        budget = args.budget or preset["budget"]
-        custom = args.problems or args.optimizers or args.budget or args.seeds
+        budgets = sorted(set(args.budgets or ([args.budget] if args.budget else preset["budgets"])))
+        custom = args.problems or args.optimizers or args.budget or args.budgets or args.seeds
         section = args.section or ("quick" if args.quick and not custom else "full" if not custom else "custom")
         jobs = max(1, args.jobs)
         date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         env = environment()
         start = time.perf_counter()
-        pools = load_pools(problems, budget, args.pool_size, args.cache_dir)
-        print(f"benchmark ({section}): {problems} x {optimizers} x {seeds} seeds, budget {budget}", file=sys.stderr)
+        pools = load_pools(problems, max(budgets), args.pool_size, args.cache_dir)
+        print(f"benchmark ({section}): {problems} x {optimizers} x {seeds} seeds, budgets {budgets}", file=sys.stderr)
         if skipped:
             print(f"skipped: {skipped}", file=sys.stderr)
-        results = run_all(problems, optimizers, seeds, budget, jobs=jobs, log=sys.stderr)
+        runnable = [p for p in problems if not isinstance(pools[p], str)]
+        results = run_all(runnable, optimizers, seeds, budgets, jobs=jobs, log=sys.stderr)
         elapsed = time.perf_counter() - start
         env["load_end"] = _load()
         args.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -544,7 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "problems": list(problems),
             "optimizers": list(optimizers),
             "seeds": seeds,
-            "budget": budget,
+            "budget": budgets[0],
+            "budgets": budgets,
             "skipped": skipped,
             "results": [r.to_dict() for r in results],
             "command": command,
@@ -555,25 +676,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         (args.cache_dir / f"results-{section}.json").write_text(json.dumps(raw))
 
-    if args.from_json:
-        pools = load_pools(problems, budget, args.pool_size, args.cache_dir)
-    summaries = summarise(results, pools, budget, optimizers)
+    by_budget = {b: summarise(results, pools, b, optimizers) for b in budgets}
     titles = {
         "quick": "Quick run (`make bench-quick`)",
-        "full": "Full run (`make bench`)",
+        "full": "Full run (`make bench`): budget sweep",
     }
-    text = render(
-        summaries,
-        optimizers,
-        skipped,
-        title=titles.get(section, f"Run `{section}`"),
-        command=command,
-        seeds=seeds,
-        elapsed=elapsed,
-        env=env,
-        date=date,
-        jobs=jobs,
-    )
+    title = titles.get(section, f"Run `{section}`")
+    kwargs: dict[str, Any] = {
+        "command": command,
+        "seeds": seeds,
+        "elapsed": elapsed,
+        "env": env,
+        "date": date,
+        "jobs": jobs,
+    }
+    if len(budgets) == 1:
+        text = render(by_budget[budgets[0]], optimizers, skipped, title=title, **kwargs)
+    else:
+        png = args.out.parent / f"budget-sweep-{section}.png"
+        plotted = plot_sweep(by_budget, optimizers, png)
+        head = render(by_budget[budgets[0]], optimizers, skipped, title=title, **kwargs).split("\nNormalized")[0]
+        head = head.replace(f"budget {budgets[0]} evaluations", f"budgets {', '.join(map(str, budgets))}")
+        parts = [head.rstrip(), "", *render_sweep(by_budget, optimizers, png.name if plotted else None)]
+        for b in budgets:
+            parts.append(render(by_budget[b], optimizers, skipped, title=f"Budget {b}", header=False, **kwargs))
+        text = "\n".join(parts)
     write_section(args.out, f"bench:{section}", text)
     print(text)
     print(f"written to {args.out} (section {section})", file=sys.stderr)
