@@ -614,7 +614,8 @@ class Storage:
         """One row per study (or per study updated after ``updated_since``, or just ``study_id``), newest first.
 
         One grouped query: id, name, state, direction, strategy, trial counts by state, best value and trial,
-        the planned number of trials when the study recorded it, times, and any pending control request.
+        the planned number of trials when the study recorded it, times, any pending control request, and the notebook
+        the study was run from when the magic knew it.
         """
         conditions, args = [], []
         if updated_since is not None:
@@ -643,7 +644,10 @@ class Storage:
                 options = json.loads(r["options"])
             except ValueError:
                 options = {}
-            planned = options.get("n_trials") if isinstance(options, dict) else None
+            if not isinstance(options, dict):
+                options = {}
+            planned = options.get("n_trials")
+            notebook = options.get("notebook")
             out.append(
                 {
                     "id": r["id"],
@@ -660,6 +664,7 @@ class Storage:
                     "created_at": r["created_at"],
                     "updated_at": r["updated_at"],
                     "control": controls.get(r["id"]),
+                    "notebook": notebook if isinstance(notebook, str) else None,
                 }
             )
         return out

@@ -18,6 +18,7 @@ from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.execution import close_local_clusters, make_executor
 from hpmagic.magic.command import TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
+from hpmagic.notebook_origin import notebook_path
 from hpmagic.run import build_run
 from hpmagic.storage import Storage
 from hpmagic.strategies import SCHEDULERS, STRATEGIES, strategy_help
@@ -209,7 +210,7 @@ class TuneMagics(Magics):
             direction=cmd.direction,
             seed=cmd.seed,
             source=cell,
-            record_options=cmd.options(),
+            record_options={**cmd.options(), "notebook": notebook_path(user_ns)},
             dynamic_line=objective.dynamic[0].line if objective.dynamic else None,
         )
         self._search_space = run.search_space

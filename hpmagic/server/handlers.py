@@ -160,6 +160,8 @@ def _study_answer(entry: StoreEntry, study_id: int) -> dict[str, Any]:
     if record is None:
         raise web.HTTPError(404, f"no study {study_id} in {entry.rel}")
     summary = next(iter(entry.storage.study_summaries(study_id=study_id)), {})
+    # The index's summaries hold the notebook relative to the server's root (never an absolute path of the kernel's).
+    summary["notebook"] = next((s.get("notebook") for s in entry.studies if s["id"] == study_id), None)
     best = None
     if summary.get("best_value") is not None:
         order = "DESC" if record.direction == "maximize" else "ASC"

@@ -97,11 +97,19 @@ def compare_svg(studies: Sequence[tuple[str, Any]]) -> bytes:
     ax.set_ylabel("best value so far")
     ax.set_title("convergence")
     drawn = 0
-    for label, study in studies:
+    for i, (label, study) in enumerate(studies):
         data = convergence_data(study.trials, study.direction)
         if len(data.numbers):
             arrow = "↑" if study.direction == "maximize" else "↓"
-            ax.plot(data.numbers, data.best_so_far, drawstyle="steps-post", lw=1.8, label=f"{label} {arrow}")
+            # gid: the SVG group of each curve is named after its place in the request, so a test can count them.
+            ax.plot(
+                data.numbers,
+                data.best_so_far,
+                drawstyle="steps-post",
+                lw=1.8,
+                label=f"{label} {arrow}",
+                gid=f"hpmagic-compare-{i}",
+            )
             drawn += 1
     if drawn:
         ax.legend(fontsize="small", framealpha=0.8)

@@ -217,7 +217,7 @@ class StoreIndex:
                 entry.storage = Storage.open_read_only(entry.path)
             marker = entry.storage.change_marker()
             if marker != entry.marker or entry.error is not None:
-                entry.studies = entry.storage.study_summaries()
+                entry.studies = [self._with_notebook(s) for s in entry.storage.study_summaries()]
                 entry.marker = marker
             entry.error = None
         except StorageError as exc:
@@ -227,6 +227,19 @@ class StoreIndex:
             entry.close()
             entry.marker, entry.studies, entry.error = None, [], f"cannot read this store: {exc}"
         return before != (entry.error, entry.marker)
+
+    def _with_notebook(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """The study's notebook as a path relative to the root; a notebook outside it shows as its file name only."""
+        notebook = summary.get("notebook")
+        if notebook:
+            path = Path(notebook)
+            if path.is_absolute():
+                try:
+                    notebook = path.resolve().relative_to(self.root).as_posix()
+                except (ValueError, OSError):
+                    notebook = path.name
+            summary["notebook"] = notebook
+        return summary
 
     # -- answers -----------------------------------------------------------------------------------------------------
 

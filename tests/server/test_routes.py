@@ -12,6 +12,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from hpmagic import Storage
+from hpmagic.storage import space_from_json
 
 from .conftest import decode, study_id, url
 
@@ -203,3 +204,40 @@ async def test_a_store_named_in_config_or_storage_is_listed_without_settings(jp_
     stores = {s["path"]: s for s in data["stores"]}
     assert "experiments/runs.db" in stores
     assert [s["name"] for s in stores["experiments/runs.db"]["studies"]] == ["elsewhere"]
+
+
+async def test_compare_draws_one_curve_per_study(jp_fetch, http_server_client, jp_auth_header, jp_base_url, root):
+    a = study_id(root / "hpmagic.db", "alpha")
+    b = study_id(root / "hpmagic.db", "beta")
+    g = study_id(root / "sub" / "hpmagic.db", "gamma")
+    query = [("study", f"hpmagic.db::{a}"), ("study", f"hpmagic.db::{b}"), ("study", f"sub/hpmagic.db::{g}")]
+    response = await http_server_client.fetch(url(jp_base_url, "compare", query), headers=jp_auth_header)
+    svg = response.body.decode()
+    assert all(f'id="hpmagic-compare-{i}"' in svg for i in range(3)), svg[:300]
+    assert 'id="hpmagic-compare-3"' not in svg
+
+
+async def test_rows_name_the_notebook_relative_to_the_root(jp_fetch, root: Path) -> None:
+    """The magic records the notebook's path as the kernel knows it (absolute): the panel gets it relative to the
+    root, a notebook outside the root by its file name only, and a study run from Python has none."""
+    store = Storage(root / "hpmagic.db")
+    try:
+        space = space_from_json(store.get_study(study_id(root / "hpmagic.db", "alpha")).space)
+        for name, notebook in [("inside", str(root / "work" / "nb.ipynb")), ("outside", "/elsewhere/away.ipynb")]:
+            store.create_study(
+                name,
+                direction="minimize",
+                strategy="random",
+                seed=0,
+                space=space,
+                options={"notebook": notebook},
+            )
+    finally:
+        store.close()
+    data = await get_json(jp_fetch, "studies")
+    rows = {s["name"]: s for s in next(s for s in data["stores"] if s["path"] == "hpmagic.db")["studies"]}
+    assert rows["inside"]["notebook"] == "work/nb.ipynb"
+    assert rows["outside"]["notebook"] == "away.ipynb"
+    assert rows["alpha"]["notebook"] is None
+    study = await get_json(jp_fetch, "study", store="hpmagic.db", id=rows["inside"]["id"])
+    assert study["summary"]["notebook"] == "work/nb.ipynb"
