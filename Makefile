@@ -57,12 +57,6 @@ lint: $(STAMP)
 bench-dashboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/dashboard_overhead.py
 
-# make bench-mf: Hyperband and ASHA against full-budget random search, PBT against fixed hyperparameters, and
-# samplers under schedulers (bayes + hyperband, i.e. BOHB, against random + hyperband: epochs to the target accuracy)
-# (benchmarks/multifidelity.py: 10 seeds on digits, markdown tables; about 10 minutes on 2 cores).
-bench-mf: $(STAMP)
-	OMP_NUM_THREADS=1 $(VPY) benchmarks/multifidelity.py
-
 clean:
 	rm -rf $(DEMO_DIR) $(STAMP)
 
@@ -93,6 +87,20 @@ bench-quick: $(BENCH_STAMP)
 
 bench-overhead: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.overhead
+
+# make bench-mf: Hyperband and ASHA against full-budget random search, PBT against fixed hyperparameters, and
+# samplers under schedulers (bayes + hyperband, i.e. BOHB, against random + hyperband: epochs to the target accuracy)
+# (benchmarks/multifidelity.py: 10 seeds on digits, markdown tables; about 4 minutes on 2 cores); then anytime
+# regret against cumulative epochs on problems whose cheap fidelities mislead, with Optuna's TPE + Hyperband pruner
+# as the peer (benchmarks/mf_regret.py in .venv-bench: 5 seeds, plots and a RESULTS.md section; about 10 minutes).
+# make bench-mf-quick: the regret part only, 3 seeds, printed (nothing written).
+.PHONY: bench-mf-quick
+bench-mf: $(STAMP) $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(VPY) benchmarks/multifidelity.py
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mf_regret
+
+bench-mf-quick: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mf_regret --quick
 
 # make bench-noise: repeats + the noise-aware GP against single noisy evaluations, and coarse-to-fine --refine
 # (benchmarks/noise_refine.py, markdown tables).
