@@ -349,6 +349,7 @@ def render(
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
     ]
     meta += [f"- not run: **{name}**: {why}" for name, why in skipped.items()]
+    meta += [f"- part {i}: {part}" for i, part in enumerate(env.get("parts", []), 1)]
     lines += meta if header else []
     lines += [
         "" if header else f"{len(summaries)} problems x {len(optimizers)} optimizers x {seeds} seeds.",
@@ -573,6 +574,45 @@ def load_pools(
     return pools
 
 
+def merge_saved(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Raw results of several runs (the peers once, hpmagic at a later commit; one budget at a time) as one run.
+
+    The runs must share problems and seeds; budgets are the union. An optimizer run at the same budget in several
+    parts counts from the first only. Every run's command, date, commit and load go in the report.
+    """
+    first = dict(parts[0])
+    if len(parts) == 1:
+        return first
+    for p in parts[1:]:
+        for key in ("problems", "seeds"):
+            if p[key] != first[key]:
+                raise SystemExit(f"--from-json: the runs differ in {key}: {first[key]} and {p[key]}")
+    optimizers: list[str] = []
+    seen: set[tuple[str, int]] = set()
+    results: list[Any] = []
+    budgets: set[int] = set()
+    for p in parts:
+        mine = {(r["optimizer"], r["n_trials"]) for r in p["results"]} - seen
+        results += [r for r in p["results"] if (r["optimizer"], r["n_trials"]) in mine]
+        seen |= mine
+        optimizers += [o for o in p["optimizers"] if o not in optimizers]
+        budgets |= set(p.get("budgets") or [p["budget"]])
+    first["optimizers"] = optimizers
+    first["results"] = results
+    first["budgets"] = sorted(budgets)
+    first["skipped"] = {k: v for p in parts for k, v in p["skipped"].items() if k not in optimizers}
+    first["elapsed"] = sum(p["elapsed"] for p in parts)
+    first["command"] = " ; ".join(p["command"] for p in parts)
+    env = dict(first["env"])
+    env["parts"] = [
+        f"`{p['command']}` ({', '.join(p['optimizers'])}): {p['date']}, hpmagic {p['env']['versions']['hpmagic']}, "
+        f"load {p['env'].get('load')} at the start, {p['env'].get('load_end')} at the end"
+        for p in parts
+    ]
+    first["env"] = env
+    return first
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -590,7 +630,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--section", help="section of --out to replace (default: quick, full or custom)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="random pools and raw results")
     parser.add_argument("--pool-size", type=int, help="random pool size for every problem (default: per problem)")
-    parser.add_argument("--from-json", type=Path, help="re-render a report from a saved raw results file")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="re-render a report from saved raw results files (several: runs of different optimizers, merged)",
+    )
     parser.add_argument("--list", action="store_true", help="list problems and optimizers, then exit")
     return parser.parse_args(argv)
 
@@ -612,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.from_json:
-        saved = json.loads(args.from_json.read_text())
+        saved = merge_saved([json.loads(p.read_text()) for p in args.from_json])
         problems, optimizers = saved["problems"], saved["optimizers"]
         seeds, skipped = saved["seeds"], saved["skipped"]
         budgets = saved.get("budgets") or [saved["budget"]]
