@@ -18,6 +18,7 @@ from hpmagic.errors import (
     SpaceError,
     StorageError,
 )
+from hpmagic.fanova import importance
 from hpmagic.markers import tune
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.storage import Storage
@@ -43,6 +44,7 @@ __all__ = [
     "TrialPruned",
     "TrialState",
     "create_study",
+    "importance",
     "load_study",
     "load_ipython_extension",
     "optimize",

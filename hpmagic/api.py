@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError, SpaceError
 from hpmagic.events import Event
 from hpmagic.execution import make_executor
+from hpmagic.markers import tune
 from hpmagic.run import build_run
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import Scheduler
@@ -55,6 +56,9 @@ def optimize(
     client: Any = None,
     resources: Mapping[str, float] | None = None,
     trial_timeout: float | None = None,
+    enqueue: Sequence[Mapping[str, Any]] = (),
+    start_from_defaults: bool = False,
+    warm_from: str | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -90,6 +94,12 @@ def optimize(
         resources: Dask worker resources every trial claims, e.g. ``{"GPU": 1}``.
         trial_timeout: seconds after which a running trial is interrupted and failed (``timeout`` interrupts the
             running trial too, so the call returns on time even if ``fn`` never does).
+        enqueue: configurations to run first, e.g. ``[{"lr": 0.01}]`` (then the strategy goes on, learning from
+            them); those given to ``tune.enqueue`` before the call run after these. A missing parameter takes its
+            ``default=``, else a random value; a value outside the space is an OptionError before any trial.
+        start_from_defaults: the first trial uses every marker's ``default=``.
+        warm_from: the name of another study in ``storage`` (``"NAME@path.db"``: in that file) whose trials the
+            strategy learns from, where the spaces overlap; they are not counted or stored as this study's trials.
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -117,7 +127,11 @@ def optimize(
         direction=direction,
         seed=seed,
         timeout=timeout,
+        enqueue=[*enqueue, *tune.pending()],
+        start_from_defaults=start_from_defaults,
+        warm_from=warm_from,
     )
+    tune.pending(clear=True)
     run.study.optimize(
         FunctionObjective(fn),
         run.search,

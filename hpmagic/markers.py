@@ -34,6 +34,7 @@ class Tune:
         self._best_by_param: dict[str, Any] = {}
         #: Path of the study store that markers outside a study consult (set by the magic / ``%config``).
         self.storage_path: str | None = None
+        self._pending: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return "<hpmagic tune: markers uniform, loguniform, int, choice; tune.best, tune.study>"
@@ -123,6 +124,29 @@ class Tune:
         """
         ctx = current_context()
         return ctx.restored if ctx is not None else None
+
+    # -- known configurations ----------------------------------------------------------------------------------------
+
+    def enqueue(self, config: dict[str, Any]) -> None:
+        """Run this configuration first, e.g. ``tune.enqueue({"lr": 0.01, "depth": 4})``.
+
+        Before a study: the next ``%%tune`` (or ``hpmagic.optimize``) runs it before its strategy's own proposals
+        and learns from it. While a study runs in the background (``--background``, or code next to the
+        dashboard): it is its next trial. Missing parameters take their ``default=``, else a random value.
+        """
+        if not isinstance(config, dict):
+            raise SpaceError(f"tune.enqueue takes a dict of parameter values, got {type(config).__name__}")
+        if self.study is not None and self.study.running:
+            self.study.enqueue(config)
+        else:
+            self._pending.append(dict(config))
+
+    def pending(self, clear: bool = False) -> list[dict[str, Any]]:
+        """The configurations ``enqueue`` holds for the next study (``clear=True`` empties the list)."""
+        out = list(self._pending)
+        if clear:
+            self._pending.clear()
+        return out
 
     # -- results ---------------------------------------------------------------------------------------------------
 

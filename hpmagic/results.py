@@ -283,6 +283,16 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
 # -- the held-out check ----------------------------------------------------------------------------------------------
 
 
+def _mattered(study: Study) -> str | None:
+    """The sentence naming the parameters that mattered most, once the study has ended (a forest fit per redraw
+    of a live table would cost more than the table)."""
+    if getattr(study, "running", False):
+        return None
+    from hpmagic.fanova import top_parameters
+
+    return top_parameters(study)
+
+
 def overfitting_note(study: Study) -> tuple[str, bool] | None:
     """The best trial's validation and held-out test values side by side, and whether the gap looks too large.
 
@@ -389,6 +399,9 @@ def results_html(study: Study, limit: int = 20) -> str:
     message = ""
     for text in getattr(study, "notes", []):
         message += f"<div class='hpmagic-note'><i>{esc(text)}</i></div>"
+    mattered = _mattered(study)
+    if mattered is not None:
+        message += f"<div class='hpmagic-importance'>{esc(mattered)}</div>"
     note = overfitting_note(study)
     if note is not None:
         colour = "#cf222e" if note[1] else "inherit"
@@ -428,6 +441,9 @@ def results_text(study: Study, limit: int = 20) -> str:
     if len(study.trials) > limit:
         lines.append(f"... {len(study.trials) - limit} more trials (study.to_dataframe())")
     lines.extend(f"note: {text}" for text in getattr(study, "notes", []))
+    mattered = _mattered(study)
+    if mattered is not None:
+        lines.append(mattered)
     note = overfitting_note(study)
     if note is not None:
         lines.append(("WARNING " if note[1] else "") + note[0])

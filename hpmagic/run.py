@@ -7,19 +7,21 @@ same way and before a study is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hpmagic.errors import OptionError
+from hpmagic.queue import check_configs, defaults_config, retries
 from hpmagic.refine import refine_space
 from hpmagic.samplers import Sampler
-from hpmagic.schedulers import FIFOScheduler, MedianStopping, Scheduler
+from hpmagic.schedulers import FIFOScheduler, MedianStopping, Scheduler, SegmentScheduler
 from hpmagic.space import Space
 from hpmagic.storage import Storage
 from hpmagic.strategies import SAMPLERS, SCHEDULERS, build_search, search_label
 from hpmagic.study import Study, as_scheduler, check_resource, check_seed, create_study
 from hpmagic.types import Direction
+from hpmagic.warm import warm_trials
 
 __all__ = ["Run", "build_run", "ends_by_itself"]
 
@@ -62,6 +64,9 @@ def build_run(
     record_options: dict[str, Any] | None = None,
     dynamic_line: int | None = None,
     timeout: float | None = None,
+    enqueue: Sequence[Mapping[str, Any]] = (),
+    start_from_defaults: bool = False,
+    warm_from: str | None = None,
 ) -> Run:
     """Check the options, build the search, create (or resume) the study.
 
@@ -75,6 +80,9 @@ def build_run(
             strategy that supports them).
         record_options: what to store with the study as the options it ran with.
         timeout: the study's time limit, if any (without one, a study needs trials or a strategy that ends).
+        enqueue: configurations to run first (missing parameters take their ``default=``, else a random value).
+        start_from_defaults: run every marker's ``default=`` first.
+        warm_from: the name of a study (``NAME@path.db``: in another store) the strategy learns from.
 
     Raises:
         OptionError: with a one-line message that names the valid choices.
@@ -106,6 +114,12 @@ def build_run(
     # A dry set-up refuses an oversized grid (and other bad settings) before a study is created.
     search.resource = resource
     search.setup(space, direction=direction, seed=seed or 0, n_trials=n_trials)
+    first = [defaults_config(space)] if start_from_defaults else []
+    queued = check_configs(space, [*first, *enqueue], seed=seed or 0)
+    if warm_from is not None:
+        if search._sampler().ends_by_itself:
+            raise OptionError(f"--warm-from: the {label} strategy enumerates its points and would not learn from them")
+        search.warm = warm_trials(warm_from, space, storage)
     study = create_study(
         space=space,
         name=name,
@@ -118,6 +132,9 @@ def build_run(
         options=record_options,
     )
     search_space = refine_space(study.space, study.trials, study.direction) if refine else None
+    # A crash's interrupted trials run again first (a multi-fidelity schedule replays them by itself).
+    search._sampler().retries = [] if isinstance(search, SegmentScheduler) else retries(study.trials, space)
+    search._sampler().queued = queued
     return Run(study, search, n_trials, resource, search_space)
 
 

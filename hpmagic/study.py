@@ -220,6 +220,22 @@ class Study:
             self._stop_now = True
         self._stop_requested = True
 
+    def enqueue(self, config: dict[str, Any]) -> None:
+        """Run ``config`` as the next new configuration of the running study (``tune.enqueue`` while it runs).
+
+        Raises:
+            OptionError: the study is not running, or the configuration is outside its space.
+        """
+        from hpmagic.queue import check_config
+
+        if not self._running or self._strategy is None:
+            raise OptionError(f"study {self.name!r} is not running: pass the configuration to the next run")
+        sampler = self._strategy._sampler()
+        params = check_config(self.space, config, seed=self.seed or 0, index=len(self.trials))
+        if not isinstance(getattr(sampler, "queued", None), list):
+            sampler.queued = []
+        sampler.queued.append(params)  # in place: the loop may be taking from this list in another thread
+
     def pause(self) -> None:
         """Ask the running loop to wait after the current trial until ``unpause`` (or ``stop``)."""
         self._pause_requested = True

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from hpmagic.display.view_model import DashboardModel, more_line, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
+from hpmagic.fanova import MIN_TRIALS
 from hpmagic.results import overfitting_note, results_html, results_text
+from hpmagic.trial import TrialState
 
 if TYPE_CHECKING:
     from hpmagic.study import Study
@@ -501,6 +503,9 @@ class Dashboard:
 
             chooser.observe(redraw, "value")
             tabs.append(("Parameter vs objective", scatter))
+        # Every study with enough complete trials and more than one parameter: which of them mattered.
+        if len(params) > 1 and sum(t.state is TrialState.COMPLETE for t in study.trials) >= MIN_TRIALS:
+            tabs.append(("Importance", _image(lambda fig: plot.importance(study, ax=fig.add_subplot(111)))))
         if any(t.intermediate for t in study.trials):
             tabs.append(("Learning curves", _image(lambda fig: plot.learning_curves(study, ax=fig.add_subplot(111)))))
         # Extra tabs are the ones the study's sampler and scheduler declare (``tabs``), never a list of names here.

@@ -13,7 +13,7 @@ from hpmagic.errors import OptionError
 from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
 
-__all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_options"]
+__all__ = ["TuneCommand", "parse_budget", "parse_duration", "parse_enqueue", "parse_options"]
 
 #: Upper bounds of the size-like options: far above any real study, low enough to refuse absurd values at once.
 _MAX_THREADS = 4096
@@ -73,6 +73,9 @@ class TuneCommand:
     interval: int | None = None
     strategy_options: tuple[tuple[str, Any], ...] = ()
     scheduler: str | None = None
+    enqueue: tuple[dict[str, Any], ...] = ()
+    start_from_defaults: bool = False
+    warm_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -134,6 +137,8 @@ class TuneCommand:
             raise OptionError("--resources needs workers: add --jobs N or --cluster ADDRESS")
         if self.prune not in (None, "median"):
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
+        if self.warm_from is not None and not self.warm_from.strip():
+            raise OptionError("--warm-from needs a study name, e.g. --warm-from 'my study'")
         if self.state and not all(name.isidentifier() for name in self.state):
             raise OptionError(
                 f"--state takes variable names separated by commas, e.g. clf,opt; got {','.join(self.state)!r}"
@@ -192,6 +197,9 @@ class TuneCommand:
             cluster=unquote(args.cluster) or (defaults.cluster or None),
             resources=parse_resources(unquote(args.resources)) if args.resources is not None else (),
             scheduler=(unquote(args.scheduler) or "").strip().lower() or None if args.scheduler is not None else None,
+            enqueue=tuple(c for text in args.enqueue or () for c in parse_enqueue(unquote(text))),
+            start_from_defaults=bool(args.start_from_defaults),
+            warm_from=unquote(args.warm_from),
         )
 
     def options(self) -> dict[str, Any]:
@@ -214,6 +222,21 @@ def parse_options(text: str | None) -> tuple[tuple[str, Any], ...]:
             value = raw.strip()
         pairs.append((key.strip(), value))
     return tuple(pairs)
+
+
+def parse_enqueue(text: str | None) -> tuple[dict[str, Any], ...]:
+    """The configurations of one ``--enqueue``: a dict literal, or a list of them."""
+    try:
+        value = ast.literal_eval(str(text).strip())
+    except (ValueError, SyntaxError):
+        value = None
+    configs = value if isinstance(value, list) else [value]
+    if not configs or not all(isinstance(c, dict) and all(isinstance(k, str) for k in c) for c in configs):
+        raise OptionError(
+            f"--enqueue takes a dict of parameter values (or a list of dicts), e.g. --enqueue \"{{'lr': 0.01, "
+            f"'depth': 4}}\"; got {_shown(text)}"
+        )
+    return tuple(configs)
 
 
 def parse_resources(text: str | None) -> tuple[tuple[str, float], ...]:

@@ -122,6 +122,18 @@ class TuneMagics(Magics):
     @argument("--cluster", help="Send trials to a running Dask scheduler, e.g. tcp://host:8786.")
     @argument("--resources", help="Dask worker resources each trial claims, e.g. GPU=1 (workers must advertise them).")
     @argument(
+        "--enqueue",
+        action="append",
+        help="Run this configuration first, a dict such as \"{'lr': 0.01, 'depth': 4}\" (or a list of dicts; "
+        "repeatable); tune.enqueue(...) before the cell does the same.",
+    )
+    @argument("--start-from-defaults", action="store_true", help="The first trial uses every marker's default=.")
+    @argument(
+        "--warm-from",
+        help="Learn from the trials of the study of this name (NAME@path.db: in that store) where the spaces "
+        "overlap; they are not counted as this study's trials.",
+    )
+    @argument(
         "--background",
         action="store_true",
         help="Run the study in a thread: the notebook stays usable; stop it with the dashboard or tune.study.stop().",
@@ -215,7 +227,11 @@ class TuneMagics(Magics):
         )
         self._search_space = run.search_space
         return run.study, objective, run.search, run.n_trials
+            enqueue=[*cmd.enqueue, *tune_object.pending()],
+            start_from_defaults=cmd.start_from_defaults,
+            warm_from=cmd.warm_from,
 
+        tune_object.pending(clear=True)
     def _store(self, path: str) -> Storage:
         key = path if path == ":memory:" else os.path.abspath(os.path.expanduser(path))
         store = self._stores.get(key)

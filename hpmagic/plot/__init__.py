@@ -1,5 +1,5 @@
 """Plots of a study: convergence, parallel coordinates, one parameter against the objective, partial dependence,
-learning curves.
+learning curves, which hyperparameters mattered.
 
 Each plot function takes a Study (or any object with ``trials``, ``direction`` and ``space``) and ``ax=None``, draws
 on a pyplot-free matplotlib Figure, and returns the Axes. The numbers behind each plot come from the ``*_data``
@@ -12,13 +12,15 @@ from hpmagic.plot._curves import CurveData, learning_curves, learning_curves_dat
 from hpmagic.plot._data import (
     AxisData,
     ConvergenceData,
+    ImportanceData,
     ParallelData,
     ScatterData,
     convergence_data,
+    importance_data,
     parallel_data,
     scatter_data,
 )
-from hpmagic.plot._draw import convergence, parallel_coordinates, param_scatter, partial_dependence
+from hpmagic.plot._draw import convergence, importance, parallel_coordinates, param_scatter, partial_dependence
 from hpmagic.plot._render import render_png
 from hpmagic.plot._schedule import pbt_schedule_plot
 
@@ -26,10 +28,13 @@ __all__ = [
     "AxisData",
     "ConvergenceData",
     "CurveData",
+    "ImportanceData",
     "ParallelData",
     "ScatterData",
     "convergence",
     "convergence_data",
+    "importance",
+    "importance_data",
     "learning_curves",
     "learning_curves_data",
     "parallel_coordinates",

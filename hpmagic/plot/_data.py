@@ -21,11 +21,13 @@ __all__ = [
     "MIN_MODEL_TRIALS",
     "AxisData",
     "ConvergenceData",
+    "ImportanceData",
     "ModelData",
     "ParallelData",
     "ScatterData",
     "complete_trials",
     "convergence_data",
+    "importance_data",
     "known_params",
     "model_data",
     "parallel_data",
@@ -461,3 +463,24 @@ def model_data(
             f"model; this study has {len(xs)}"
         )
     return ModelData(names, dims, levels, log10, xs, ys, nums)
+
+
+# -- importance ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportanceData:
+    """Each parameter's share of the objective's variance (fANOVA), largest first, over ``n_trials`` trials."""
+
+    names: tuple[str, ...]
+    shares: tuple[float, ...]
+    n_trials: int
+
+
+def importance_data(study: Any, n_trees: int = 64, seed: int = 0) -> ImportanceData:
+    """The shares ``hpmagic.importance`` computes, as plot data (it raises the same OptionError on too few trials)."""
+    from hpmagic.fanova import importance
+
+    shares = importance(study, n_trees=n_trees, seed=seed)
+    n = sum(1 for t in study.trials if t.state is TrialState.COMPLETE and _finite_value(t))
+    return ImportanceData(tuple(shares), tuple(shares.values()), n)

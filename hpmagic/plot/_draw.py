@@ -19,6 +19,7 @@ from hpmagic.plot._data import (
     MIN_MODEL_TRIALS,
     ModelData,
     convergence_data,
+    importance_data,
     model_data,
     parallel_data,
     scatter_data,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from hpmagic.space import Dimension
     from hpmagic.trial import Trial
 
-__all__ = ["convergence", "parallel_coordinates", "param_scatter", "partial_dependence"]
+__all__ = ["convergence", "importance", "parallel_coordinates", "param_scatter", "partial_dependence"]
 
 _BEST_COLOR = "#d62728"
 _TRIAL_COLOR = "#1f77b4"
@@ -115,6 +116,35 @@ def convergence(study: StudyLike, ax: Axes | None = None) -> Axes:
     # A fixed corner: loc="best" would test every point for overlap on each redraw.
     corner: Literal["upper right", "lower right"] = "upper right" if study.direction == "minimize" else "lower right"
     ax.legend(loc=corner, fontsize="small", title=note or None, title_fontsize="small", framealpha=0.8)
+    return ax
+
+
+# -- importance ------------------------------------------------------------------------------------------------------
+
+
+def importance(study: StudyLike, ax: Axes | None = None) -> Axes:
+    """Which hyperparameters mattered: each one's fANOVA share of the objective's variance, as horizontal bars.
+
+    Needs scikit-learn and at least five complete trials (fewer: the Axes says so rather than raising, so the
+    dashboard can always draw it).
+
+    Returns:
+        The Axes: ``ax.patches`` holds one bar per parameter, largest at the top.
+    """
+    from hpmagic.errors import OptionError
+
+    if ax is None:
+        ax = _new_axes((6.4, 0.6 + 0.35 * max(len(study.space), 2)))
+    ax.set_title(f"{_name(study)}: which hyperparameters mattered")
+    try:
+        data = importance_data(study)
+    except (OptionError, ImportError) as exc:
+        return _empty(ax, str(exc))
+    ax.barh(list(reversed(data.names)), list(reversed(data.shares)), color=_TRIAL_COLOR)
+    for y, share in enumerate(reversed(data.shares)):
+        ax.text(share, y, f" {share:.0%}", va="center", fontsize="small")
+    ax.set_xlim(0, max(1.0, max(data.shares, default=0) * 1.15))
+    ax.set_xlabel(f"share of the objective's variance (fANOVA over {data.n_trials} complete trials)")
     return ax
 
 

@@ -73,6 +73,11 @@ class Sampler(abc.ABC):
     tabs: ClassVar[tuple[str, ...]] = ()
     #: Sentences the sampler wants the user to read after the study (what it fixed, what it fell back to).
     notes: list[str]
+    #: Configurations to run before the sampler's own proposals, complete for the static space (``tune.enqueue``,
+    #: ``--enqueue``, ``--start-from-defaults``, retries on ``--resume``): set by the run builder, kept by ``setup``.
+    queued: list[dict[str, Any]]
+    #: Configurations of trials a crash interrupted, run again first on ``--resume`` (see ``take_queued``).
+    retries: list[dict[str, Any]]
 
     space: Space
     direction: Direction
@@ -98,7 +103,9 @@ class Sampler(abc.ABC):
         self.rng = np.random.default_rng(self.seed)
         if not isinstance(getattr(self, "notes", None), list):
             self.notes = []
-        self.n_asked = sum(1 for t in history if t.state.finished)
+        # Trials of another study (``--warm-from``) teach the sampler but are not this study's: its sequence
+        # goes on as if they were not there.
+        self.n_asked = sum(1 for t in history if t.state.finished and "warm_from" not in t.user_attrs)
         self._prepare(history)
 
     def _prepare(self, history: Sequence[Trial]) -> None:  # noqa: B027 - optional hook
@@ -117,6 +124,28 @@ class Sampler(abc.ABC):
     @abc.abstractmethod
     def ask(self, number: int) -> dict[str, Any]:
         """Values for every dimension of the static space, for the trial with this number."""
+
+    def propose(self, number: int) -> dict[str, Any]:
+        """What schedulers call for a new configuration: the next queued one, else the sampler's own ``ask``.
+
+        A queued configuration is told back like any trial, so the sampler learns from it; it was never asked, as
+        a scheduler's promotion is not.
+        """
+        queued = self.take_queued()
+        return queued if queued is not None else self.ask(number)
+
+    def take_queued(self) -> dict[str, Any] | None:
+        """The next queued configuration, removed from the queue, or None.
+
+        A retry (``retries``: a configuration a crash interrupted) comes first and stands for the ask that drew it,
+        so the sampler's own sequence goes on after it: resumed random search runs what an uninterrupted run would.
+        """
+        retries = getattr(self, "retries", None)
+        if retries:
+            self.n_asked += 1
+            return dict(retries.pop(0))
+        queue = getattr(self, "queued", None)
+        return dict(queue.pop(0)) if queue else None
 
     def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
         """Learn from a finished trial (its ``number`` is the one asked with). The default ignores it."""

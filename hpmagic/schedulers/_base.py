@@ -66,6 +66,9 @@ class Scheduler(abc.ABC):
 
     #: The study's resource range ``(min, max)`` (``--budget``), set by the loop before ``setup``; None without one.
     resource: tuple[int, int] | None = None
+    #: Another study's trials the sampler learns from (``--warm-from``), set by the run builder: the sampler gets
+    #: them before the study's own history; the scheduler never sees them (they are not its trials).
+    warm: Sequence[Trial] = ()
     sampler: Sampler
     space: Space
     direction: Direction
@@ -97,7 +100,7 @@ class Scheduler(abc.ABC):
     ) -> None:
         """Prepare for a run: by default the sampler sees the whole history."""
         self._remember(space, direction, seed, n_trials)
-        self._sampler().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=history)
+        self._sampler().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=[*self.warm, *history])
         self._prepare(history)
 
     def _prepare(self, history: Sequence[Trial]) -> None:  # noqa: B027 - optional hook
@@ -171,4 +174,4 @@ class FIFOScheduler(Scheduler):
             self.attach(sampler)
 
     def ask(self, number: int) -> TrialRequest:
-        return TrialRequest(self._sampler().ask(number))
+        return TrialRequest(self._sampler().propose(number))

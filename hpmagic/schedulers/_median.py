@@ -47,7 +47,7 @@ class MedianStopping(Scheduler):
             self._record(trial)
 
     def ask(self, number: int) -> TrialRequest:
-        return TrialRequest(self._sampler().ask(number))
+        return TrialRequest(self._sampler().propose(number))
 
     def tell(self, trial: Trial) -> None:
         super().tell(trial)

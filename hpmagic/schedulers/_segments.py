@@ -63,7 +63,8 @@ class SegmentScheduler(Scheduler):
         self.min_resource, self.max_resource = int(self.resource[0]), int(self.resource[1])
         finished = [t for t in history if t.state.finished]
         starts = [t for t in finished if t.user_attrs.get("continues") is None]
-        self._sampler().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=starts)
+        warm = [*self.warm, *starts]
+        self._sampler().setup(space, direction=direction, seed=seed, n_trials=n_trials, history=warm)
         self._pending: dict[int, TrialRequest] = {}
         self._ready: deque[TrialRequest] = deque()
         self._replaying: list[Trial] | None = None
@@ -117,11 +118,13 @@ class SegmentScheduler(Scheduler):
         return self._draw(number)
 
     def _draw(self, number: int) -> dict[str, Any]:
-        return self._sampler().ask(number)
+        return self._sampler().propose(number)
 
     def new_params(self, index: int) -> dict[str, Any]:
-        """The ``index``-th random configuration: ``trial_rng(index)``, as random search's trial ``index`` draws."""
-        return self.space.sample(self._sampler().trial_rng(index))
+        """The ``index``-th random configuration: ``trial_rng(index)``, as random search's trial ``index`` draws
+        (a queued configuration first: PBT's population starts from the enqueued ones)."""
+        queued = self._sampler().take_queued()
+        return queued if queued is not None else self.space.sample(self._sampler().trial_rng(index))
 
     # -- replay --------------------------------------------------------------------------------------------------------
 
