@@ -222,11 +222,15 @@ class StoreIndex:
             entry.error = None
         except StorageError as exc:
             entry.close()
-            entry.marker, entry.studies, entry.error = None, [], str(exc)
+            entry.marker, entry.studies, entry.error = None, [], self._relative(str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad store must never break the others
             entry.close()
-            entry.marker, entry.studies, entry.error = None, [], f"cannot read this store: {exc}"
+            entry.marker, entry.studies, entry.error = None, [], self._relative(f"cannot read this store: {exc}")
         return before != (entry.error, entry.marker)
+
+    def _relative(self, message: str) -> str:
+        """An error message with the server's own folders left out: paths as the client names them."""
+        return message.replace(str(self.root) + os.sep, "").replace(str(self.root), ".")
 
     def _with_notebook(self, summary: dict[str, Any]) -> dict[str, Any]:
         """The study's notebook as a path relative to the root; a notebook outside it shows as its file name only."""

@@ -20,6 +20,8 @@ export interface IStudySummary {
   created_at: number;
   updated_at: number;
   control: string | null;
+  /** The notebook the study was run from (relative to the server's root), when the kernel knew it. */
+  notebook: string | null;
 }
 
 export interface IStore {

@@ -169,7 +169,7 @@ export class StudiesPanel extends Widget {
     const rows = this._rows.filter(
       r =>
         !needle ||
-        [r.name, r.store, r.strategy, r.state].some(text => text.toLowerCase().includes(needle))
+        [r.name, r.store, r.notebook ?? '', r.strategy, r.state].some(text => text.toLowerCase().includes(needle))
     );
     const dir = this._descending ? -1 : 1;
     const value = (r: IRow): string | number => {
@@ -177,7 +177,7 @@ export class StudiesPanel extends Widget {
         case 'name':
           return r.name.toLowerCase();
         case 'store':
-          return r.store;
+          return (r.notebook ?? r.store).toLowerCase();
         case 'strategy':
           return r.strategy;
         case 'state':
@@ -201,7 +201,7 @@ export class StudiesPanel extends Widget {
     const trans = this._options.trans;
     const labels: { [c in Column]: string } = {
       name: trans.__('Study'),
-      store: trans.__('Store'),
+      store: trans.__('Notebook / store'),
       strategy: trans.__('Strategy'),
       state: trans.__('State'),
       trials: trans.__('Trials'),
@@ -230,6 +230,7 @@ export class StudiesPanel extends Widget {
           labels[column],
           sorted ? (this._descending ? ' ▼' : ' ▲') : ''
         );
+        button.title = trans.__('Sort by %1', labels[column]);
         button.addEventListener('click', () => {
           this._descending = this._sort === column ? !this._descending : column === 'updated';
           this._sort = column;
@@ -254,7 +255,15 @@ export class StudiesPanel extends Widget {
         )
       );
     }
-    replaceChildren(this._table, h('thead', {}, head), body);
+    const columns = h(
+      'colgroup',
+      {},
+      h('col', { class: 'jp-hpmagic-colCheck' }),
+      h('col', { class: 'jp-hpmagic-colName' }),
+      h('col', { class: 'jp-hpmagic-colState' }),
+      h('col', { class: 'jp-hpmagic-colBest' })
+    );
+    replaceChildren(this._table, columns, h('thead', {}, head), body);
     const selected = this._rows.filter(r => this._selected.has(key(r))).length;
     this._compareButton.disabled = selected < 1;
     this._compareButton.textContent = selected ? trans.__('Compare (%1)', selected) : trans.__('Compare');
@@ -269,6 +278,10 @@ export class StudiesPanel extends Widget {
     const trans = this._options.trans;
     const live = r.state === 'running';
     const total = r.n_planned ? `${r.n_complete}/${r.n_planned}` : `${r.n_complete}`;
+    const origin = r.notebook ?? r.store;
+    const originTitle = r.notebook ? trans.__('notebook %1, store %2', r.notebook, r.store) : r.store;
+    const stateText = r.control && live ? `${r.state} (${r.control})` : r.state;
+    const best = fmtValue(r.best_value) + (r.best_value !== null ? (r.direction === 'maximize' ? ' ↑' : ' ↓') : '');
     const check = h('input', {
       type: 'checkbox',
       'aria-label': trans.__('Select %1 to compare', r.name),
@@ -298,7 +311,8 @@ export class StudiesPanel extends Widget {
         tabindex: 0,
         'data-store': r.store,
         'data-study': r.name,
-        'data-state': r.state
+        'data-state': r.state,
+        'aria-label': trans.__('Study %1: %2, %3 trials, best %4', r.name, stateText, total, best)
       },
       h('td', { class: 'jp-hpmagic-check' }, check),
       h(
@@ -307,8 +321,8 @@ export class StudiesPanel extends Widget {
         h('div', { class: 'jp-hpmagic-name', title: r.name }, r.name),
         h(
           'div',
-          { class: 'jp-hpmagic-minor' },
-          h('span', { class: 'jp-hpmagic-store', title: r.store }, r.store),
+          { class: 'jp-hpmagic-minor', title: `${originTitle} · ${r.strategy}` },
+          h('span', { class: r.notebook ? 'jp-hpmagic-notebook' : 'jp-hpmagic-store' }, origin),
           ' · ',
           h('span', { class: 'jp-hpmagic-strategy' }, r.strategy)
         )
@@ -318,13 +332,13 @@ export class StudiesPanel extends Widget {
         {},
         h(
           'div',
-          { class: `jp-hpmagic-state jp-hpmagic-state-${r.state}` },
+          { class: `jp-hpmagic-state jp-hpmagic-state-${r.state}`, title: stateText },
           live ? h('span', { class: 'jp-hpmagic-live', title: trans.__('running now') }) : null,
-          r.control && live ? `${r.state} (${r.control})` : r.state
+          stateText
         ),
         h(
           'div',
-          { class: 'jp-hpmagic-minor' },
+          { class: 'jp-hpmagic-minor', title: trans.__('%1 trials done', total) },
           h('span', { class: 'jp-hpmagic-trials' }, total, r.n_failed ? ` (${r.n_failed}✗)` : '')
         ),
         actions
@@ -332,12 +346,7 @@ export class StudiesPanel extends Widget {
       h(
         'td',
         {},
-        h(
-          'div',
-          { class: 'jp-hpmagic-best' },
-          fmtValue(r.best_value),
-          r.best_value !== null ? (r.direction === 'maximize' ? ' ↑' : ' ↓') : ''
-        ),
+        h('div', { class: 'jp-hpmagic-best', title: best }, best),
         h(
           'div',
           { class: 'jp-hpmagic-minor jp-hpmagic-updated', title: new Date(r.updated_at * 1000).toLocaleString() },

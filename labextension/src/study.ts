@@ -151,8 +151,9 @@ export class StudyPage extends Widget {
     if (this._paramSelect.options.length !== s.space.length) {
       replaceChildren(this._paramSelect, ...s.space.map(d => h('option', { value: d.name }, d.name)));
     }
-    if (this._source.textContent !== (s.source ?? '')) {
-      this._source.textContent = s.source ?? this._options.trans.__('(a study run from Python, not from a cell)');
+    const source = s.source ?? this._options.trans.__('(a study run from Python, not from a cell)');
+    if (this._source.textContent !== source) {
+      this._source.textContent = source;
     }
     replaceChildren(this._notes, ...s.notes.map(n => h('p', { class: 'jp-hpmagic-note' }, n)));
     await Promise.all([this._loadTrials(), this._drawPlot(false)]);
@@ -180,6 +181,7 @@ export class StudyPage extends Widget {
       ],
       [trans.__('Failed'), String(sum.n_failed)],
       [trans.__('Best value'), fmtValue(sum.best_value)],
+      ...(sum.notebook ? ([[trans.__('Notebook'), sum.notebook]] as [string, string][]) : []),
       [trans.__('Store'), s.store],
       [trans.__('Updated'), trans.__('%1 ago', fmtAgo(s.updated_at))]
     ];

@@ -36,6 +36,9 @@ async def test_corrupt_and_foreign_files_are_error_rows(jp_fetch, root: Path) ->
     stores = await listing(jp_fetch)
     assert "not" in stores["broken/hpmagic.db"]["error"] and stores["broken/hpmagic.db"]["studies"] == []
     assert "not an hpmagic study store" in stores["foreign/hpmagic.db"]["error"]
+    # The message names the store as the client does, never the server's own folders.
+    assert "foreign/hpmagic.db" in stores["foreign/hpmagic.db"]["error"]
+    assert str(root.resolve()) not in stores["foreign/hpmagic.db"]["error"]
     assert (root / "foreign" / "hpmagic.db").read_bytes() == foreign_before  # browsing never changes a file
     assert_good_ones_still_listed(stores)
     with pytest.raises(HTTPClientError) as info:
