@@ -93,7 +93,7 @@ def hpmagic_space(problem: Problem) -> dict[str, Any]:
     return {n: (tune.loguniform(lo, hi) if log else tune.uniform(lo, hi)) for n, lo, hi, log in problem.dims}
 
 
-def run_hpmagic(problem: Problem, combo: str, seed: int, cap: int) -> tuple[Trace, int]:
+def run_hpmagic(problem: Problem, combo: str, seed: int, cap: int) -> tuple[Trace, int, str | None]:
     import hpmagic
     from hpmagic.events import Event, TrialFinished
 
@@ -119,18 +119,19 @@ def run_hpmagic(problem: Problem, combo: str, seed: int, cap: int) -> tuple[Trac
             fn, space, strategy="random", scheduler="asha", n_trials=10_000, reporters=[stop], **common
         )
     out: Trace = []
-    used_total, best, failed = 0, math.inf, 0
+    used_total, best, failed, first_error = 0, math.inf, 0, None
     for t in sorted(study.trials, key=lambda t: t.number):
         used_total += int(t.user_attrs.get("resource", 0)) - int(t.user_attrs.get("start", 0))
-        if t.value is None or not math.isfinite(t.value):
+        if t.state == "failed":
             failed += 1
-        elif int(t.user_attrs.get("resource", 0)) >= top:
+            first_error = first_error or t.error
+        elif t.value is not None and math.isfinite(t.value) and int(t.user_attrs.get("resource", 0)) >= top:
             best = min(best, float(t.value))
         out.append((used_total, best if math.isfinite(best) else None))
-    return out, failed
+    return out, failed, first_error
 
 
-def run_optuna(problem: Problem, seed: int, cap: int) -> tuple[Trace, int]:
+def run_optuna(problem: Problem, seed: int, cap: int) -> tuple[Trace, int, str | None]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -141,7 +142,7 @@ def run_optuna(problem: Problem, seed: int, cap: int) -> tuple[Trace, int]:
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=ETA),
     )
     out: Trace = []
-    used, best, failed = 0, math.inf, 0
+    used, best, failed, first_error = 0, math.inf, 0, None
     while used + top <= cap:
         trial = study.ask()
         p = {n: trial.suggest_float(n, lo, hi, log=log) for n, lo, hi, log in problem.dims}
@@ -155,8 +156,10 @@ def run_optuna(problem: Problem, seed: int, cap: int) -> tuple[Trace, int]:
                 if trial.should_prune():
                     pruned = True
                     break
-        except Exception:
+        except Exception as exc:
             failed += 1
+            used += 1  # the step that failed: a problem that always fails still ends
+            first_error = first_error or f"{type(exc).__name__}: {exc}"
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             out.append((used, best if math.isfinite(best) else None))
             continue
@@ -166,7 +169,7 @@ def run_optuna(problem: Problem, seed: int, cap: int) -> tuple[Trace, int]:
             study.tell(trial, value)
             best = min(best, value)
         out.append((used, best if math.isfinite(best) else None))
-    return out, failed
+    return out, failed, first_error
 
 
 def run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
@@ -181,15 +184,16 @@ def run_one(args: tuple[str, str, int, int]) -> dict[str, Any]:
         problem = mf_problems.get(name, max_steps)
         cap = schedule_epochs(problem.max_steps)
         if combo.startswith("optuna"):
-            trace, failed = run_optuna(problem, seed, cap)
+            trace, failed, trial_error = run_optuna(problem, seed, cap)
         else:
-            trace, failed = run_hpmagic(problem, combo, seed, cap)
+            trace, failed, trial_error = run_hpmagic(problem, combo, seed, cap)
         return dict(
             problem=name,
             combo=combo,
             seed=seed,
             trace=trace,
             failed=failed,
+            trial_error=trial_error,
             error=None,
             seconds=time.perf_counter() - began,
         )
@@ -300,6 +304,13 @@ def report(results: list[dict[str, Any]], max_steps: dict[str, int], seeds: int,
     lines.append(f"Errors (runs that raised): {len(errors)}" + ("" if errors else "."))
     for r in errors:
         lines.append(f"- {r['problem']}, {r['combo']}, seed {r['seed']}: {r['error']}")
+    failing = [r for r in results if r["failed"]]
+    lines.append(f"Runs with failed trials: {len(failing)}" + ("" if failing else "."))
+    for r in failing:
+        lines.append(
+            f"- {r['problem']}, {r['combo']}, seed {r['seed']}: {r['failed']} failed trials, the first: "
+            f"{r.get('trial_error')}"
+        )
     return "\n".join(lines)
 
 
@@ -344,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, budgets 1..27, no RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only: leave RESULTS.md and the plots alone")
     parser.add_argument("--dump", help="also save the raw traces as JSON here")
+    parser.add_argument("--from-json", help="report (and plot) the traces a --dump saved, without running anything")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.problems.split(",")]
     combos = [c.strip() for c in args.combos.split(",")]
@@ -354,8 +366,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     max_steps = {n: (27 if args.quick else mf_problems.get(n).max_steps) for n in names}
     tasks = [(n, c, s, max_steps[n]) for n in names for s in range(seeds) for c in combos]
     began = time.perf_counter()
+    results = []
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        names = list(dict.fromkeys(r["problem"] for r in results))
+        seeds = 1 + max(r["seed"] for r in results)
+        max_steps = {n: mf_problems.get(n).max_steps for n in names}
+        tasks = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = []
         for r in pool.map(run_one, tasks):
             print(
                 f"{r['problem']:>13} seed {r['seed']} {r['combo']:<30} {r['seconds']:6.1f} s"
