@@ -2,7 +2,8 @@
 
 The cell is parsed once: its ``tune.*`` markers are found and named, the static part of the search space is
 evaluated in the notebook's namespace before the first trial, the last expression becomes the objective, and the
-whole cell is compiled once. Each trial then runs the compiled cell against a shallow copy of the namespace.
+whole cell is compiled once. Each trial then runs the compiled cell against a shallow copy of the namespace, with
+the notebook's functions that the cell reaches rebound to that copy (see ``hpmagic.namespace``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from hpmagic.context import TrialContext
 from hpmagic.errors import CellError, HpmagicError, OptionError, SpaceError
 from hpmagic.marker_names import MarkerSite, find_markers
+from hpmagic.namespace import not_rebound, notebook_functions, rebind, unseen_readers
 from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial
 
@@ -51,11 +53,15 @@ class CellObjective:
     test_code: CodeType | None = None
     best_variables: dict[str, Any] | None = None
     best_number: int | None = None
+    functions: tuple[str, ...] = ()
+    reached: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
     _best_ns: dict[str, Any] | None = field(default=None, repr=False)
 
     def __call__(self, ctx: TrialContext) -> Any:
         ns = dict(self.user_ns)
+        rebind(ns, self.functions)
         ns[_RESTORE] = ctx.restore
         ctx.namespace, ctx.state_names = ns, self.state_names
         self._last_ns = ns
@@ -90,7 +96,9 @@ class CellObjective:
         return {
             k: v
             for k, v in ns.items()
-            if not (k.startswith("__") and k.endswith("__")) and (k not in base or base[k] is not v)
+            if not (k.startswith("__") and k.endswith("__"))
+            and (k not in base or base[k] is not v)
+            and not_rebound(ns, k, v)
         }
 
     def keep_variables(self, number: int, variables: dict[str, Any]) -> None:
@@ -105,7 +113,9 @@ class CellObjective:
         """
         import cloudpickle
 
-        names = _free_names(self.source) | _code_names(self.objective_code) | _code_names(self.test_code)
+        own = _free_names(self.source) | _code_names(self.objective_code) | _code_names(self.test_code)
+        # The names the notebook's functions read go too, so a trial can rebind those functions to its namespace.
+        names = own | set(self.reached)
         data: dict[str, Any] = {}
         for name in sorted(names):
             if name not in self.user_ns or name.startswith("__"):
@@ -116,6 +126,8 @@ class CellObjective:
             try:
                 cloudpickle.dumps(value)
             except Exception as exc:  # noqa: BLE001 - any pickling failure is the same problem for the user
+                if name not in own:
+                    continue  # an attribute's name a function reads (``obj.fit``) that is also a notebook variable
                 raise OptionError(
                     f"the cell reads {name!r} ({type(value).__name__}), which cannot be sent to worker processes "
                     f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'not picklable'}); create "
@@ -123,17 +135,22 @@ class CellObjective:
                 ) from None
             data[name] = value
         cell = WorkerCell(self.source, self.code, self.objective_code, self.test_code, self.filename, self.state_names)
+        cell.functions = self.functions
         return cell, data
 
-    def replay(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Run the cell once with fixed parameters (to rebuild a resumed study's best model); returns its variables."""
+    def replay(self, params: dict[str, Any], budget: int | None = None) -> dict[str, Any]:
+        """Run the cell once with fixed parameters (to rebuild a resumed study's best model); returns its variables.
+
+        ``budget`` is the steps ``tune.steps()`` grants (the best trial's own budget, in a ``--budget`` study).
+        """
         from hpmagic.schedulers import FIFOScheduler
 
         strategy = FIFOScheduler()
         strategy.setup(self.space, direction="minimize", seed=0)
         trial = Trial(number=-1)
-        with TrialContext(trial, self.space, dict(params), strategy) as ctx:
+        with TrialContext(trial, self.space, dict(params), strategy, budget=budget) as ctx:
             ns = dict(self.user_ns)
+            rebind(ns, self.functions)
             ns[_RESTORE] = ctx.restore
             exec(self.code, ns)
         return self.assigned(ns)
@@ -151,14 +168,19 @@ def build_objective(
     objective: str | None = None,
     state: tuple[str, ...] = (),
     test: str | None = None,
+    first_line: int = 1,
 ) -> CellObjective:
     """Parse, check, name and compile a cell (plain Python: IPython syntax already transformed).
+
+    ``first_line`` is the editor's number of the source's first line (2 under a ``%%tune`` line): errors and
+    tracebacks then give the lines the user sees.
 
     Raises:
         CellError: syntax errors (pointing at the user's line), no markers, unnamed markers, no objective.
         SpaceError: bad bounds or choices, duplicate names.
     """
     filename = f"<tune-cell-{hashlib.sha1(source.encode()).hexdigest()[:8]}>"
+    source = "\n" * max(first_line - 1, 0) + source
     tree = _parse(source, filename, "the cell")
     sites = find_markers(tree)
     if not sites:
@@ -166,6 +188,7 @@ def build_objective(
             "the cell has no hyperparameter markers: mark at least one value, e.g. lr = tune.loguniform(1e-4, 1e-1)"
         )
     assigned_in_cell = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    _check_keys_unique(sites)
     dims: dict[str, tuple[Dimension, int]] = {}
     dynamic: list[MarkerSite] = []
     for site in sites:
@@ -212,6 +235,9 @@ def build_objective(
     except (RecursionError, MemoryError):
         raise CellError("the cell is nested too deeply for Python to compile; flatten it") from None
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    functions, reached = notebook_functions(
+        user_ns, _free_names(source) | _code_names(objective_code) | _code_names(test_code)
+    )
     return CellObjective(
         source=source,
         code=code,
@@ -223,6 +249,9 @@ def build_objective(
         filename=filename,
         state_names=tuple(state),
         test_code=test_code,
+        functions=tuple(sorted(functions)),
+        reached=tuple(sorted(reached)),
+        warnings=tuple(unseen_readers(user_ns, reached, assigned_in_cell)),
     )
 
 
@@ -304,6 +333,21 @@ def _syntax_error(exc: SyntaxError, what: str, mode: str) -> CellError:
     return CellError(f"syntax error in {what}{where}: {exc.msg}{pointer}")
 
 
+def _check_keys_unique(sites: list[MarkerSite]) -> None:
+    """A marker named by its dict key shares no name with another marker: the key alone names it, so two dicts
+    with the same key (or a nested dict's key equal to a variable's name) would be one parameter twice."""
+    seen: dict[str, MarkerSite] = {}
+    for site in sites:
+        if site.name is None or site.dynamic_name:
+            continue
+        first = seen.setdefault(site.name, site)
+        if first is not site and "key" in (first.source, site.source):
+            raise CellError(
+                f"lines {first.line} and {site.line} both name a marker {site.name!r} (a dict key names its "
+                f'marker); give one of them its own name, e.g. tune.{site.kind}(..., name="{site.name}_2")'
+            )
+
+
 def _check_named(site: MarkerSite) -> None:
     for kw in site.call.keywords:
         if kw.arg != "name":
@@ -319,7 +363,7 @@ def _check_named(site: MarkerSite) -> None:
     if site.name is None and not site.dynamic_name:
         raise CellError(
             f"line {site.line}: tune.{site.kind}(...) needs a name: assign it to a variable, pass it as a keyword "
-            "argument, or give name='...'"
+            "argument, make it a dict value under a string key, or give name='...'"
         )
     if site.in_loop and not site.dynamic_name:
         raise CellError(
@@ -398,6 +442,8 @@ class WorkerCell:
         self.source, self.code, self.objective_code, self.test_code = source, code, objective_code, test_code
         self.filename, self.state_names = filename, state_names
         self.values: dict[str, Any] = {}
+        #: The notebook's functions among ``values``: each trial runs with copies whose globals are its namespace.
+        self.functions: tuple[str, ...] = ()
 
     def bind(self, values: dict[str, Any]) -> None:
         """The notebook variables for the next trial (scattered ones arrive already resolved)."""
@@ -410,6 +456,7 @@ class WorkerCell:
 
         ns = dict(self.values)
         ns["tune"] = tune
+        rebind(ns, self.functions)
         ns[_RESTORE] = ctx.restore
         ctx.namespace, ctx.state_names = ns, self.state_names
         try:
@@ -427,7 +474,10 @@ class WorkerCell:
         return {
             k: v
             for k, v in ns.items()
-            if not (k.startswith("__") and k.endswith("__")) and k != "tune" and (k not in base or base[k] is not v)
+            if not (k.startswith("__") and k.endswith("__"))
+            and k != "tune"
+            and (k not in base or base[k] is not v)
+            and not_rebound(ns, k, v)
         }
 
 

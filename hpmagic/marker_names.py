@@ -1,8 +1,11 @@
 """Find ``tune.*`` marker calls in Python source and the names they take.
 
-A marker is named after what it is assigned to (``lr = tune.loguniform(...)``), the keyword argument it fills
-(``Model(alpha=tune.uniform(...))``), or an explicit ``name=``. The cell scanner uses this to build the static space
-and to inject names; markers evaluated outside a study use it to find their own name from the caller's source.
+A marker is named after what it is assigned to (``lr = tune.loguniform(...)``, also through a conditional
+expression: ``gamma = tune.choice(...) if kernel == "rbf" else "scale"``), the keyword argument it fills
+(``Model(alpha=tune.uniform(...))``), the dict key it is the value of (``{"num_leaves": tune.int(4, 128)}``, the
+way LightGBM and XGBoost parameters are written), or an explicit ``name=``. The cell scanner uses this to build the
+static space and to inject names; markers evaluated outside a study use it to find their own name from the
+caller's source.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class MarkerSite:
         dynamic_name: True when ``name=`` is an expression evaluated at run time (an f-string in a loop).
         in_loop: inside a loop or comprehension (of the same scope).
         in_function: inside a function, lambda or class body: created only when that code runs.
+        source: where the name comes from: ``name=``, ``variable``, ``keyword``, ``key`` (a dict key) or ``""``.
     """
 
     call: ast.Call
@@ -41,6 +45,7 @@ class MarkerSite:
     dynamic_name: bool
     in_loop: bool
     in_function: bool
+    source: str = ""
 
     @property
     def line(self) -> int:
@@ -71,11 +76,11 @@ def find_markers(tree: ast.AST) -> list[MarkerSite]:
     """Every marker call in ``tree``, in source order."""
     sites: list[MarkerSite] = []
 
-    def visit(node: ast.AST, parent: ast.AST | None, in_loop: bool, in_function: bool) -> None:
+    def visit(node: ast.AST, parents: tuple[ast.AST, ...], in_loop: bool, in_function: bool) -> None:
         kind = marker_kind(node)
         if kind is not None:
             assert isinstance(node, ast.Call)
-            sites.append(_site(node, kind, parent, in_loop, in_function))
+            sites.append(_site(node, kind, parents, in_loop, in_function))
         child_loop = in_loop or isinstance(node, _LOOPS)
         child_function = in_function or isinstance(node, _SCOPES)
         if isinstance(node, _SCOPES):
@@ -83,31 +88,41 @@ def find_markers(tree: ast.AST) -> list[MarkerSite]:
         for child in ast.iter_child_nodes(node):
             # A loop's iterable is evaluated once; only its body repeats.
             repeats = child_loop and not (isinstance(node, (ast.For, ast.AsyncFor)) and child is node.iter)
-            visit(child, node, repeats, child_function)
+            visit(child, (*parents, node), repeats, child_function)
 
-    visit(tree, None, False, False)
+    visit(tree, (), False, False)
     sites.sort(key=lambda s: (s.call.lineno, s.call.col_offset))
     return sites
 
 
-def _site(call: ast.Call, kind: str, parent: ast.AST | None, in_loop: bool, in_function: bool) -> MarkerSite:
+def _site(call: ast.Call, kind: str, parents: tuple[ast.AST, ...], in_loop: bool, in_function: bool) -> MarkerSite:
     for kw in call.keywords:
         if kw.arg == "name":
             if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                return MarkerSite(call, kind, kw.value.value, True, False, in_loop, in_function)
-            return MarkerSite(call, kind, None, True, True, in_loop, in_function)
-    return MarkerSite(call, kind, _implicit_name(call, parent), False, False, in_loop, in_function)
+                return MarkerSite(call, kind, kw.value.value, True, False, in_loop, in_function, "name=")
+            return MarkerSite(call, kind, None, True, True, in_loop, in_function, "name=")
+    name, source = _implicit_name(call, parents)
+    return MarkerSite(call, kind, name, False, False, in_loop, in_function, source)
 
 
-def _implicit_name(call: ast.Call, parent: ast.AST | None) -> str | None:
-    if isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1:
+def _implicit_name(node: ast.AST, parents: tuple[ast.AST, ...]) -> tuple[str | None, str]:
+    """The name ``node`` takes from where it stands, and what gives it (``variable``, ``keyword``, ``key``)."""
+    parent = parents[-1] if parents else None
+    if isinstance(parent, ast.IfExp) and node is not parent.test:
+        # ``gamma = tune.choice(...) if kernel == "rbf" else "scale"``: the branch takes the whole expression's name.
+        return _implicit_name(parent, parents[:-1])
+    if isinstance(parent, ast.Assign) and parent.value is node and len(parent.targets) == 1:
         target = parent.targets[0]
-        return target.id if isinstance(target, ast.Name) else None
-    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is call:
-        return parent.target.id if isinstance(parent.target, ast.Name) else None
+        return (target.id, "variable") if isinstance(target, ast.Name) else (None, "")
+    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is node:
+        return (parent.target.id, "variable") if isinstance(parent.target, ast.Name) else (None, "")
     if isinstance(parent, ast.keyword) and parent.arg is not None:
-        return parent.arg
-    return None
+        return parent.arg, "keyword"
+    if isinstance(parent, ast.Dict):
+        for key, value in zip(parent.keys, parent.values, strict=True):
+            if value is node and isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.strip():
+                return key.value, "key"
+    return None, ""
 
 
 # -- naming a marker from the frame that calls it --------------------------------------------------------------------
@@ -115,11 +130,12 @@ def _implicit_name(call: ast.Call, parent: ast.AST | None) -> str | None:
 _TREES: dict[tuple[str, int], ast.AST | None] = {}
 
 
-def name_at_frame(frame: FrameType) -> tuple[bool, str | None]:
+def name_at_frame(frame: FrameType, dict_keys: bool = True) -> tuple[bool, str | None]:
     """The marker name at the call being executed in ``frame``: ``(found_marker, name)``.
 
     ``found_marker`` is False when the source is not available or the call is not a recognisable marker; ``name``
-    is None when the marker has no name from its context (a value in a dict, a positional argument).
+    is None when the marker has no name from its context (a positional argument; a dict value when ``dict_keys`` is
+    False: outside a study, ``{"x": tune.uniform(...)}`` declares a search space for ``hpmagic.optimize``).
     """
     code = frame.f_code
     lines = linecache.getlines(code.co_filename, frame.f_globals)
@@ -140,12 +156,10 @@ def name_at_frame(frame: FrameType) -> tuple[bool, str | None]:
     except (IndexError, AttributeError):
         return False, None
     lineno, _end_lineno, col, _end_col = positions
-    for site in find_markers(tree):
-        call = site.call
-        if call.lineno == lineno and call.col_offset == col:
-            return True, site.name
-    # Fall back to the line alone when there is one marker on it.
     on_line = [s for s in find_markers(tree) if s.call.lineno == lineno]
-    if len(on_line) == 1:
-        return True, on_line[0].name
-    return False, None
+    exact = [s for s in on_line if s.call.col_offset == col]
+    # Fall back to the line alone when there is one marker on it.
+    site = exact[0] if exact else on_line[0] if len(on_line) == 1 else None
+    if site is None:
+        return False, None
+    return True, None if site.source == "key" and not dict_keys else site.name

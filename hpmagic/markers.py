@@ -177,13 +177,13 @@ class Tune:
             if name is None:
                 raise SpaceError(
                     f"tune.{_kind(dim)} needs a name: assign it to a variable, pass it as a keyword argument, "
-                    "or give name='...'"
+                    "make it a dict value under a string key, or give name='...'"
                 )
             return ctx.suggest(name, dim if dim.name == name else dim.with_name(name))
         if name is None:
-            _found, name = name_at_frame(frame)
+            _found, name = name_at_frame(frame, dict_keys=False)
         if name is None:
-            return dim  # declaring a search space in plain Python
+            return dim  # declaring a search space in plain Python (a dict's values among them)
         return self._value_outside(name, dim)
 
     def _value_outside(self, name: str, dim: Dimension) -> Any:

@@ -30,8 +30,8 @@ from hpmagic.events import (
     TrialStarted,
 )
 from hpmagic.execution._run import finish as _finish
+from hpmagic.execution._run import none_objective, run_trial, thread_limit
 from hpmagic.execution._run import one_line as _one_line
-from hpmagic.execution._run import run_trial, thread_limit
 from hpmagic.known_stores import remember_store
 from hpmagic.results import results_html, results_text, trial_rows
 from hpmagic.samplers import Sampler
@@ -274,7 +274,8 @@ class Study:
                 here with the trials already in the study.
             n_trials: total number of finished trials the study should have (a resumed study counts its old ones).
             timeout: seconds for this call; a trial that started in time runs to its end.
-            max_failures: stop after this many failed trials in a row (None: never).
+            max_failures: stop after this many failed trials in a row (None: never); a first trial whose objective
+                is None stops the study at once (a mistake every trial would repeat).
             reporters: callables that receive the loop's events.
             threads: BLAS/OpenMP threads for the objective (None leaves the libraries' own setting).
             catch_interrupt: end cleanly on KeyboardInterrupt (True) or re-raise it after saving (False).
@@ -347,6 +348,9 @@ class Study:
                         break
                     trial = self._run_one(objective, search, emit, repeats)
                     done += trial.state.finished
+                    if max_failures is not None and self._repeated_mistake(trial):
+                        reason, message = FinishReason.FAILURES, _mistake_message(trial)
+                        break
                     if trial.state is TrialState.FAILED:
                         failures_in_row += 1
                         if first_failure is None:
@@ -515,6 +519,12 @@ class Study:
         emit(TrialFinished(self, trial, is_best))
         return is_best
 
+    def _repeated_mistake(self, trial: Trial) -> bool:
+        """A cell whose objective is None before any trial completed makes a mistake every trial would repeat
+        (its last line is ``print(...)``): one trial is enough to say so, not ``max_failures`` full trainings.
+        ``max_failures=None`` (never stop on failures) keeps going."""
+        return none_objective(trial) and not any(t.state is TrialState.COMPLETE for t in self.trials)
+
     def _optimize_parallel(
         self,
         objective: Objective,
@@ -644,6 +654,13 @@ class Study:
                 if variables is not None and keep is not None:
                     keep(trial.number, variables)
                 done += trial.state.finished
+                if closing is None and max_failures is not None and self._repeated_mistake(trial):
+                    closing = (FinishReason.FAILURES, _mistake_message(trial))
+                    for number in executor.cancel_all():  # every trial in flight makes the same mistake
+                        cancelled = running.pop(number)
+                        _finish(cancelled, TrialState.INTERRUPTED, error="cancelled: the study stopped on a mistake")
+                        self.storage.update_trial(self.study_id, cancelled, self.space)
+                        emit(TrialFinished(self, cancelled, False))
                 if trial.state is TrialState.FAILED:
                     failures_in_row += 1
                     first_failure = first_failure or trial
@@ -655,6 +672,10 @@ class Study:
                         )
                 else:
                     failures_in_row, first_failure = 0, None
+
+
+def _mistake_message(trial: Trial) -> str:
+    return f"stopped after trial {trial.number}: {trial.error}"
 
 
 def _adopt(trial: Trial, ran: Trial) -> None:

@@ -26,10 +26,12 @@ from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial, TrialState
 
 __all__ = [
+    "NONE_OBJECTIVE",
     "Policy",
     "TrialTimeout",
     "finish",
     "mean_and_std",
+    "none_objective",
     "objective_value",
     "one_line",
     "run_trial",
@@ -213,7 +215,21 @@ def objective_value(raw: Any) -> tuple[float | None, str | None]:
         return None, f"the objective is not a number ({type(raw).__name__}: {one_line(exc)})"
 
 
+#: The error of a trial whose objective was None: a mistake every trial would repeat (the study stops on it).
+NONE_OBJECTIVE = "the objective is None"
+
+
+def none_objective(trial: Trial) -> bool:
+    """True for a failed trial whose objective was None (a cell ending with ``print(...)``, say)."""
+    return trial.state is TrialState.FAILED and (trial.error or "").startswith(NONE_OBJECTIVE)
+
+
 def _objective_value(raw: Any) -> tuple[float | None, str | None]:
+    if raw is None:
+        return None, (
+            f"{NONE_OBJECTIVE}: the cell's last line gives no value (print(...) returns None); end the cell "
+            "with the objective's expression, e.g. model.score(X_val, y_val), or name one with --objective"
+        )
     if _is_masked(raw):
         return None, "the objective is a masked value (numpy.ma.masked), not a number"
     value = raw

@@ -157,6 +157,8 @@ class TuneMagics(Magics):
             study, objective, strategy, n_trials = self._prepare(cmd, cell, parallel=executor is not None)
         except HpmagicError as exc:
             raise UsageError(str(exc)) from None
+        for warning in objective.warnings:
+            print(f"hpmagic: {warning}")
         search_space = self._search_space
         reporter = make_reporter(
             self.display,
@@ -203,7 +205,8 @@ class TuneMagics(Magics):
     def _prepare(self, cmd: TuneCommand, cell: str, parallel: bool = False) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test)
+        # The cell starts on the editor's line 2, under the %%tune line: errors and tracebacks say so.
+        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test, first_line=2)
         if parallel:
             objective.for_workers()  # a variable that cannot travel to the workers is an error before any study
         run = build_run(
@@ -250,7 +253,8 @@ class TuneMagics(Magics):
         if best is not None and variables is None:
             # The best trial ran in an earlier session (a resumed study): rebuild its variables once.
             try:
-                variables = objective.replay(best.params)
+                budget = best.user_attrs.get("budget") or (cmd.budget[1] if cmd.budget else None)
+                variables = objective.replay(best.params, budget=budget)
             except Exception as exc:  # noqa: BLE001 - the study is safe; only the convenience is lost
                 print(f"hpmagic: could not rebuild the best trial's variables ({type(exc).__name__}: {exc})")
         if variables:

@@ -15,7 +15,7 @@ from hpmagic._checks import is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Float, Int
-from hpmagic.trial import Trial
+from hpmagic.trial import Trial, TrialState
 
 __all__ = ["GridSampler"]
 
@@ -27,6 +27,8 @@ _PERMUTE_MAX = 1 << 20
 MAX_GRID_POINTS = 10_000
 #: Combinations a grid may have when no ``--trials`` bounds it (it then runs them all).
 MAX_UNBOUNDED_GRID = 1_000_000
+#: Trials that ran their cell to the end: their parameters are all those their configuration uses.
+_RAN = (TrialState.COMPLETE, TrialState.PRUNED)
 # Rejection draws before falling back to a scan for a free index (only reached when nearly everything is taken).
 _MAX_REJECTIONS = 64
 
@@ -78,6 +80,8 @@ class GridSampler(Sampler):
                 flat = self._flat_of(trial.params)
                 if flat is not None:
                     self._done.add(flat)
+                elif trial.state in _RAN and _partial(trial.params, self._names):
+                    self._done.update(self._equivalents(trial.params))
         self._given: set[int] = set()
         self._claims_key: object = None
         self._claims: Callable[[], Iterable[Mapping[str, Any]]] | None = None
@@ -104,6 +108,13 @@ class GridSampler(Sampler):
         self.n_asked += 1
         return self._decode(flat)
 
+    def tell(self, trial: Trial) -> None:
+        """A trial that did not use some parameters (a branch of the cell skipped their markers) stands for every
+        combination that differs only in those: they are not run again. Only a trial that ran to its end says which
+        parameters its configuration uses (a failed one may have stopped before a marker)."""
+        if trial.state in _RAN and any(name not in trial.params for name in self._names):
+            self._given.update(f for f in self._equivalents(trial.params) if not self._taken(f))
+
     def is_exhausted(self) -> bool:
         self._refresh_claims()
         return len(self._done) + len(self._given) >= self.size
@@ -124,6 +135,8 @@ class GridSampler(Sampler):
             flat = self._flat_of(params)
             if flat is not None and not self._taken(flat):
                 self._given.add(flat)
+            elif flat is None and _partial(params, self._names):
+                self._given.update(f for f in self._equivalents(params) if not self._taken(f))
 
     # -- order of visits ----------------------------------------------------------------------------------------
 
@@ -180,6 +193,24 @@ class GridSampler(Sampler):
             flat = flat * radix + digit
         return flat
 
+    def _equivalents(self, params: Mapping[str, Any]) -> list[int]:
+        """Flat indices of every combination that agrees with ``params`` on the parameters it has (the ones a trial
+        used): each missing parameter takes all its grid values. Empty when a value is off the grid, or when the
+        missing parameters span more than ``_PERMUTE_MAX`` combinations (they are then left to run)."""
+        flats = [0]
+        for name, values, radix in zip(self._names, self._values, self._radices, strict=True):
+            if name in params:
+                digit = _position(self.space[name], values, params[name])
+                if digit is None:
+                    return []
+                digits: Sequence[int] = (digit,)
+            else:
+                digits = range(radix)
+            if len(flats) * len(digits) > _PERMUTE_MAX:
+                return []
+            flats = [f * radix + d for f in flats for d in digits]
+        return flats
+
     def _too_big_message(self, remaining: int, n_trials: int, already: int) -> str:
         dims = list(self.space.values())
         left = f" ({remaining} not tried yet)" if remaining != self.size else ""
@@ -197,6 +228,12 @@ class GridSampler(Sampler):
             f"the grid has {self.size} combinations{left} but {budget}: "
             f"{', '.join(fixes)}, or add --grid-sample to try {max(n_trials - already, 1)} random points of the grid"
         )
+
+
+def _partial(params: Mapping[str, Any], names: list[str]) -> bool:
+    """Whether a stored trial's parameters look like this cell's with some unused: a few of its names and nothing
+    else (an edited cell's trials, with names this one lacks or none at all, stand for no combination)."""
+    return bool(params) and all(name in names for name in params)
 
 
 def _grid_values(dim: Dimension, points: int) -> Sequence[Any]:
