@@ -192,3 +192,43 @@ def test_killed_kernel_then_resume(tmp_path: Path) -> None:
     assert all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) for a, b in zip(got, expected, strict=True))
     for t in complete:
         assert math.isclose(t["value"], t["params"]["x"] ** 2, rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_resume_retries_the_trial_the_crash_interrupted(tmp_path: Path) -> None:
+    """``--resume`` runs the killed trial's configuration again, first, even when the resumed strategy would
+    propose something else (here bayes continues a random study: its own next point is not the lost one)."""
+    store = tmp_path / "retry.db"
+    line = f"%%tune --trials 8 --seed {SEED} --name crash --storage {store}"
+    body = "\nimport time\nx = tune.uniform(-1, 1)\ntime.sleep(0.3)\nx**2\n"
+    km = kc = None
+    try:
+        km, kc = _start_kernel(tmp_path)
+        _run(kc, "%load_ext hpmagic")
+        kc.execute(f"{line} --strategy random{body}")
+        _wait_for_complete(store, 3, timeout=180)
+        deadline = time.monotonic() + 30
+        while not any(t["state"] == "running" for t in _trials(store)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 30
+        while km.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        _stop(km, kc)
+    before = _trials(store)
+    lost = [t for t in before if t["state"] == "running"]
+    assert len(lost) == 1, before
+    km = kc = None
+    try:
+        km, kc = _start_kernel(tmp_path)
+        _run(kc, "%load_ext hpmagic")
+        _run(kc, f"{line} --strategy bayes --resume{body}", timeout=300)
+    finally:
+        _stop(km, kc)
+    after = _trials(store)
+    by_number = {t["number"]: t for t in after}
+    assert by_number[lost[0]["number"]]["state"] == "interrupted"
+    new = [t for t in after if t["number"] > max(t["number"] for t in before)]
+    assert new[0]["params"] == lost[0]["params"] and new[0]["state"] == "complete"  # the retry, first
+    assert sum(t["params"] == lost[0]["params"] for t in after) == 2  # once: the original and its retry
+    assert len([t for t in after if t["state"] == "complete"]) == 8
