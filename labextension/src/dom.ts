@@ -107,3 +107,14 @@ export function pyLiteral(x: unknown): string {
   }
   return JSON.stringify(x);
 }
+
+/** The path of `target` as seen from the folder `fromDir` (both relative to the server's root, "/"-separated). */
+export function relativePath(fromDir: string, target: string): string {
+  const from = fromDir.split('/').filter(p => p && p !== '.');
+  const to = target.split('/').filter(p => p && p !== '.');
+  let common = 0;
+  while (common < from.length && common < to.length - 1 && from[common] === to[common]) {
+    common++;
+  }
+  return [...Array(from.length - common).fill('..'), ...to.slice(common)].join('/');
+}

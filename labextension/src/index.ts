@@ -7,7 +7,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -43,23 +43,48 @@ const tuneIcon = new LabIcon({
     'M19 17h2v2h-2zM15 15h2v6h-2z"/></g></svg>'
 });
 
-/** Make the active code cell a %%tune cell, with `%load_ext hpmagic` above it when no cell above loads it. */
-export function tuneActiveCell(tracker: INotebookTracker): boolean {
+/** Whether the notebook's kernel has hpmagic loaded (false when there is no idle kernel to ask). */
+async function kernelHasHpmagic(panel: NotebookPanel): Promise<boolean> {
+  const kernel = panel.sessionContext.session?.kernel;
+  if (!kernel || kernel.status !== 'idle') {
+    return false;
+  }
+  try {
+    const reply = await kernel.requestExecute({
+      code: '',
+      silent: true,
+      store_history: false,
+      user_expressions: { hpmagic: "'hpmagic' in get_ipython().extension_manager.loaded" }
+    }).done;
+    const content = reply.content as { user_expressions?: { [key: string]: { data?: { [mime: string]: string } } } };
+    return content.user_expressions?.hpmagic?.data?.['text/plain'] === 'True';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Make the active code cell a %%tune cell, with `%load_ext hpmagic` above it when no cell above loads it and the
+ * kernel has not loaded it either.
+ */
+export async function tuneActiveCell(tracker: INotebookTracker): Promise<boolean> {
   const panel = tracker.currentWidget;
   const notebook = panel?.content;
   const cell = notebook?.activeCell;
-  if (!notebook || !cell || cell.model.type !== 'code') {
+  if (!panel || !notebook || !cell || cell.model.type !== 'code') {
     return false;
   }
   const source = cell.model.sharedModel.getSource();
   if (!/^\s*%%tune\b/.test(source)) {
     cell.model.sharedModel.setSource(`%%tune --trials 20\n${source}`);
   }
-  const index = notebook.activeCellIndex;
-  const loaded = notebook.widgets
-    .slice(0, index)
+  const above = notebook.widgets
+    .slice(0, notebook.activeCellIndex)
     .some(c => /^\s*%load_ext\s+hpmagic\s*$/m.test(c.model.sharedModel.getSource()));
-  if (!loaded) {
+  const loaded = above || (await kernelHasHpmagic(panel));
+  const index = notebook.widgets.indexOf(cell);
+  if (!loaded && index >= 0) {
+    notebook.activeCellIndex = index;
     NotebookActions.insertAbove(notebook);
     notebook.activeCell?.model.sharedModel.setSource('%load_ext hpmagic');
     notebook.activeCellIndex = index + 1;
@@ -106,6 +131,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         ref,
         trans,
         insert,
+        notebookDir: () => {
+          const path = notebooks?.currentWidget?.context.path;
+          return path === undefined ? null : path.split('/').slice(0, -1).join('/');
+        },
         pageSize: config.pageSize,
         pollTimeout: config.pollTimeout,
         onGone: () => widget.dispose()
@@ -159,9 +188,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: trans.__('Make the active cell a %%tune cell (and load hpmagic above it if needed)'),
       icon: args => (args.toolbar ? tuneIcon : undefined),
       isEnabled: () => notebooks?.activeCell?.model.type === 'code',
-      execute: () => {
+      execute: async () => {
         if (notebooks) {
-          tuneActiveCell(notebooks);
+          await tuneActiveCell(notebooks);
         }
       }
     });

@@ -8,13 +8,15 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { getImageURL, getJSON, ITrialDetail, ITrialsAnswer, IStudyAnswer, postJSON } from './api';
-import { fmtAgo, fmtValue, h, pyLiteral, replaceChildren } from './dom';
+import { fmtAgo, fmtValue, h, pyLiteral, relativePath, replaceChildren } from './dom';
 import { IStudyRef } from './panel';
 
 export interface IStudyPageOptions {
   ref: IStudyRef;
   trans: TranslationBundle;
   insert: (text: string) => boolean;
+  /** The folder (relative to the server's root) of the notebook "Insert" writes to, where its kernel runs. */
+  notebookDir: () => string | null;
   pageSize: number;
   pollTimeout: number;
   onGone: () => void;
@@ -258,7 +260,9 @@ export class StudyPage extends Widget {
   private _showLine(): string {
     const s = this._study!;
     const name = /^[\w.-]+$/.test(s.name) ? s.name : JSON.stringify(s.name);
-    const store = s.store.split('/').pop() === 'hpmagic.db' && !s.store.includes('/') ? '' : ` --storage ${JSON.stringify(s.store)}`;
+    // The kernel runs in the notebook's folder: name the store from there (the default store needs no option).
+    const path = relativePath(this._options.notebookDir() ?? '', s.store);
+    const store = path === 'hpmagic.db' ? '' : ` --storage ${JSON.stringify(path)}`;
     return `%tune_show${store} ${name}`;
   }
 

@@ -247,6 +247,7 @@ def test_settings_restore_narrow_sidebar_and_dark_theme(page: Any, lab: JupyterL
     page.on("request", lambda r: studies_urls.append(r.url) if "/hpmagic/studies" in r.url else None)
     try:
         page.goto(f"{lab.base_url}/lab/workspaces/restore-test?token={TOKEN}")
+        page.bring_to_front()  # a page Chromium deems hidden has its timers throttled, and the panel waits on one
         page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('hpmagic:open-studies')",
             timeout=60_000,
@@ -262,7 +263,8 @@ def test_settings_restore_narrow_sidebar_and_dark_theme(page: Any, lab: JupyterL
             lambda: (
                 "\n".join(studies_urls[-5:])
                 + f"\nstatus: {panel.locator('.jp-hpmagic-status').inner_text()!r}, "
-                + f"refreshes: {panel.get_attribute('data-refreshes')}"
+                + f"refreshes: {panel.get_attribute('data-refreshes')}, "
+                + f"visibility: {page.evaluate('() => document.visibilityState')}"
                 + diagnostics(page, lab)
             ),
         )
