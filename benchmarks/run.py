@@ -375,6 +375,9 @@ def render(
         if s.error is not None:
             lines += [f"**{s.problem}**: {s.description}. **Error**: the problem failed to evaluate: {s.error}", ""]
             continue
+        if not any(row.regrets or row.errors for row in s.rows.values()):
+            lines += [f"**{s.problem}**: not run at budget {s.budget} (every mean above is incomplete).", ""]
+            continue
         opt = f"known optimum {_g(s.optimum)}" if s.optimum_known else f"optimum unknown: best seen {_g(s.optimum)}"
         lines += [
             f"**{s.problem}**: {s.description}. {opt}; E[best of {s.budget} random] = {_g(s.random_expected)} "
@@ -577,27 +580,30 @@ def load_pools(
 def merge_saved(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Raw results of several runs (the peers once, hpmagic at a later commit; one budget at a time) as one run.
 
-    The runs must share problems and seeds; budgets are the union. An optimizer run at the same budget in several
-    parts counts from the first only. Every run's command, date, commit and load go in the report.
+    The runs must share seeds; problems and budgets are the union (a problem a budget's runs left out shows as
+    missing, and the means at that budget are marked incomplete). An optimizer run on the same problem at the same
+    budget in several parts counts from the first only. Every run's command, date, commit and load go in the report.
     """
     first = dict(parts[0])
     if len(parts) == 1:
         return first
     for p in parts[1:]:
-        for key in ("problems", "seeds"):
-            if p[key] != first[key]:
-                raise SystemExit(f"--from-json: the runs differ in {key}: {first[key]} and {p[key]}")
+        if p["seeds"] != first["seeds"]:
+            raise SystemExit(f"--from-json: the runs differ in seeds: {first['seeds']} and {p['seeds']}")
+    problems: list[str] = []
     optimizers: list[str] = []
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, str, int]] = set()
     results: list[Any] = []
     budgets: set[int] = set()
     for p in parts:
-        mine = {(r["optimizer"], r["n_trials"]) for r in p["results"]} - seen
-        results += [r for r in p["results"] if (r["optimizer"], r["n_trials"]) in mine]
+        mine = {(r["optimizer"], r["problem"], r["n_trials"]) for r in p["results"]} - seen
+        results += [r for r in p["results"] if (r["optimizer"], r["problem"], r["n_trials"]) in mine]
         seen |= mine
         optimizers += [o for o in p["optimizers"] if o not in optimizers]
+        problems += [q for q in p["problems"] if q not in problems]
         budgets |= set(p.get("budgets") or [p["budget"]])
     first["optimizers"] = optimizers
+    first["problems"] = problems
     first["results"] = results
     first["budgets"] = sorted(budgets)
     first["skipped"] = {k: v for p in parts for k, v in p["skipped"].items() if k not in optimizers}

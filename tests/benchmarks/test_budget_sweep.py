@@ -103,6 +103,17 @@ def test_merged_runs_count_each_optimizer_once() -> None:
     assert len(merged["env"]["parts"]) == 2
 
 
+def test_a_budget_run_on_fewer_problems_is_marked_incomplete() -> None:
+    pools = {p: bench.random_pool(PROBLEMS[p], 50, cache_dir=None) for p in ("branin", "mixed")}
+    runs = [RunResult("numpy-random", p, 0, b, evaluations=[(1.0, 0.0)] * b) for p in ("branin", "mixed") for b in (5,)]
+    runs.append(RunResult("numpy-random", "branin", 0, 8, evaluations=[(1.0, 0.0)] * 8))  # mixed not run at 8
+    by_budget = {b: bench.summarise(runs, pools, b, ["numpy-random"]) for b in (5, 8)}
+    text = "\n".join(bench.render_sweep(by_budget, ["numpy-random"], None))
+    row = next(line for line in text.splitlines() if line.startswith("| numpy-random"))
+    assert row.split("|")[2].strip().replace(".", "").isdigit()  # budget 5: complete
+    assert row.split("|")[3].strip().endswith("(incomplete)")  # budget 8: mixed is missing
+
+
 def test_the_suite_has_high_dimensional_and_conditional_problems() -> None:
     dims = {name: len(p.space) for name, p in PROBLEMS.items()}
     assert 10 <= dims["levy12"] <= 20 and PROBLEMS["levy12"].kind == "synthetic"
