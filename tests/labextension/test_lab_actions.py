@@ -48,6 +48,7 @@ def make_studies(path: Path, names: dict[str, int]) -> None:
         hpmagic.optimize(
             _objective,
             {"x": Float(-1, 1), "depth": Int(1, 8)},
+            strategy="random",
             n_trials=n,
             seed=seed,
             storage=str(path),
