@@ -14,7 +14,7 @@ DEMO_DIR := build/demo
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: demo test lint venv clean browser-deps bench-dashboard
-.PHONY: bench-mf bench-noise bench-parallel fuzz
+.PHONY: bench-mf bench-noise bench-parallel fuzz bench-importance
 .PHONY: bench bench-quick bench-overhead
 
 venv: $(STAMP)
@@ -56,6 +56,11 @@ lint: $(STAMP)
 
 bench-dashboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(VPY) benchmarks/dashboard_overhead.py
+
+# make bench-importance: fANOVA and PED-ANOVA on synthetic functions with known important parameters (about a
+# minute): which ranks them right more often (benchmarks/importance.py; the table is in RESULTS.md).
+bench-importance: $(STAMP)
+	OMP_NUM_THREADS=1 $(VPY) -m benchmarks.importance
 
 clean:
 	rm -rf $(DEMO_DIR) $(STAMP)

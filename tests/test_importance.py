@@ -119,3 +119,14 @@ def test_optimize_study_and_plot() -> None:
     assert [bar.get_width() for bar in ax.patches] == pytest.approx(list(reversed(shares.values())))
     assert [t.get_text() for t in ax.get_yticklabels()] == list(reversed(shares))
     assert "parameters that mattered most (fANOVA share): x0" in study.summary()
+
+
+def test_ped_anova_ranks_a_dominant_parameter_first() -> None:
+    """The measured alternative (benchmarks/importance.py) works on the easy case and refuses what fANOVA refuses."""
+    from hpmagic.ped_anova import ped_anova
+
+    study = study_of(THREE, lambda p: 10 * (p["x0"] - 0.3) ** 2 + (p["x1"] - 0.5) ** 2, 80, 0)
+    shares = ped_anova(study)
+    assert next(iter(shares)) == "x0" and math.isclose(sum(shares.values()), 1.0)
+    with pytest.raises(OptionError, match="at least 5"):
+        ped_anova(study_of(THREE, lambda p: p["x0"], 3, 0))
