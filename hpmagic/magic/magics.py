@@ -227,14 +227,14 @@ class TuneMagics(Magics):
             source=cell,
             record_options={**cmd.options(), "notebook": notebook_path(user_ns)},
             dynamic_line=objective.dynamic[0].line if objective.dynamic else None,
-        )
-        self._search_space = run.search_space
-        return run.study, objective, run.search, run.n_trials
             enqueue=[*cmd.enqueue, *tune_object.pending()],
             start_from_defaults=cmd.start_from_defaults,
             warm_from=cmd.warm_from,
-
+        )
         tune_object.pending(clear=True)
+        self._search_space = run.search_space
+        return run.study, objective, run.search, run.n_trials
+
     def _store(self, path: str) -> Storage:
         key = path if path == ":memory:" else os.path.abspath(os.path.expanduser(path))
         store = self._stores.get(key)
