@@ -46,7 +46,7 @@ def test_finished_dashboard_shows_the_whole_study():
     assert dash.stop_button.disabled and dash.pause_button.disabled
     assert dash.stop_button.button_style == ""  # greyed out, no longer a red button on a finished study
     titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
-    assert titles == ["Convergence", "Parallel coordinates", "Parameter vs objective"]
+    assert titles == ["Convergence", "Parallel coordinates", "Parameter vs objective", "Importance"]
     assert "hpmagic-dashboard" in dash.widget._dom_classes
     bundle = dash._bundle()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
@@ -87,6 +87,18 @@ def test_learning_curves_tab_for_a_study_that_reports():
     titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
     assert "Learning curves" in titles
     assert bytes(dash.explore.children[titles.index("Learning curves")].value).startswith(b"\x89PNG")
+
+
+def test_importance_tab_once_there_are_enough_trials_and_parameters():
+    """Every finished study with 5 complete trials and two parameters gets it; fewer, or one parameter, do not."""
+    dash = _Shown(min_interval=0, plot_interval=0)
+    _run(dash, n=12, space={"x": Float(-3.0, 3.0), "y": Float(0.0, 1.0)}, fn=lambda p: 5 * p["x"] + p["y"])
+    titles = [dash.explore.get_title(i) for i in range(len(dash.explore.children))]
+    assert bytes(dash.explore.children[titles.index("Importance")].value).startswith(b"\x89PNG")
+    for n, space in ((4, {"x": Float(-3.0, 3.0), "y": Float(0.0, 1.0)}), (12, {"x": Float(-3.0, 3.0)})):
+        small = _Shown(min_interval=0, plot_interval=0)
+        _run(small, n=n, space=space, fn=lambda p: p["x"])
+        assert "Importance" not in [small.explore.get_title(i) for i in range(len(small.explore.children))]
 
 
 def test_bayes_study_gets_a_partial_dependence_tab():
