@@ -8,6 +8,7 @@ for how a study ended, and a sort over every trial with ties listed oldest first
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Sequence
@@ -290,7 +291,15 @@ def _mattered(study: Study) -> str | None:
         return None
     from hpmagic.fanova import top_parameters
 
-    return top_parameters(study)
+    # The HTML and the text of one finished study are often made together (the static copy): fit once.
+    key = (len(study.trials), sum(t.state is TrialState.COMPLETE for t in study.trials))
+    cached = getattr(study, "_mattered", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    text = top_parameters(study)
+    with contextlib.suppress(AttributeError):
+        study._mattered = (key, text)  # type: ignore[attr-defined]
+    return text
 
 
 def overfitting_note(study: Study) -> tuple[str, bool] | None:
