@@ -5,7 +5,8 @@ A trial runs the cell on a copy of the notebook's namespace, but a function defi
 notebook's value, not the one the trial's cell assigned, and every trial would silently train the same thing. Each
 trial therefore runs with copies of those functions whose globals are the trial's namespace. On Dask workers the
 functions arrive by value with only part of their globals, so the names they read (transitively) are sent too.
-Classes defined in the notebook cannot be rebound that way: a method reading a name the cell assigns is warned about.
+Classes defined in the notebook, and decorated or partial functions, cannot be rebound that way: when one reads a
+name the cell assigns, the user is warned before the first trial.
 """
 
 from __future__ import annotations
@@ -72,23 +73,31 @@ def not_rebound(ns: dict[str, Any], name: str, value: Any) -> bool:
 
 
 def unseen_readers(user_ns: dict[str, Any], names: Iterable[str], assigned: set[str]) -> list[str]:
-    """Warnings for classes defined in the notebook, reachable from ``names``, whose methods read a name the cell
-    assigns: their methods keep the notebook's globals, so they would see the notebook's value in every trial."""
+    """Warnings for classes defined in the notebook, and wrapped notebook functions (decorated, or partials),
+    reachable from ``names``, that read a name the cell assigns: they keep the notebook's globals, so they would see
+    the notebook's value in every trial."""
     out = []
     for name in sorted(set(names)):
         value = user_ns.get(name)
-        if not isinstance(value, type):
-            continue
         read: set[str] = set()
-        for attr in vars(value).values():
-            func = getattr(attr, "__func__", attr)
-            if _is_notebook_function(func, user_ns):
-                read |= code_names(func.__code__)
+        if isinstance(value, type):
+            what = f"class {name}, defined in an earlier cell,"
+            for attr in vars(value).values():
+                func = getattr(attr, "__func__", attr)
+                if _is_notebook_function(func, user_ns):
+                    read |= code_names(func.__code__)
+        elif not _is_notebook_function(value, user_ns):
+            # A decorated function (``@torch.no_grad()``) or a functools.partial wraps the notebook's function.
+            inner = getattr(value, "__wrapped__", None) or getattr(value, "func", None)
+            if not isinstance(inner, types.FunctionType) or inner.__globals__ is not user_ns:
+                continue
+            what = f"{name}, a wrapped function of an earlier cell,"
+            read = code_names(inner.__code__)
         both = sorted(read & assigned)
         if both:
             shown = ", ".join(both)
             out.append(
-                f"class {name}, defined in an earlier cell, reads {shown}, which this cell assigns: its methods see "
-                f"the notebook's value, not the trial's; pass {shown} to it as an argument"
+                f"{what} reads {shown}, which this cell assigns: it sees the notebook's value, not the "
+                f"trial's; pass {shown} to it as an argument"
             )
     return out

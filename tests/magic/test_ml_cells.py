@@ -105,6 +105,18 @@ def test_a_class_of_an_earlier_cell_reading_the_cells_variable_is_warned_about(i
     assert "class Net, defined in an earlier cell, reads hidden, which this cell assigns" in out
 
 
+def test_a_decorated_function_reading_the_cells_variable_is_warned_about(ip: Any, capsys: Any) -> None:
+    ip.run_cell(
+        "import functools\nlr = 0.1\ndef step(x):\n    return x * lr\n"
+        "@functools.lru_cache\ndef cached():\n    return lr\nscaled = functools.partial(step, 2)\n"
+    )
+    cell = "lr = tune.uniform(0, 1)\ncached() + scaled()\n"
+    assert run(ip, "--strategy random --trials 2 --seed 0 --storage :memory:", cell).success
+    out = capsys.readouterr().out
+    assert "cached, a wrapped function of an earlier cell, reads lr, which this cell assigns" in out
+    assert "scaled, a wrapped function of an earlier cell, reads lr" in out
+
+
 def test_a_none_objective_stops_the_study_after_one_trial(ip: Any, capsys: Any) -> None:
     cell = "x = tune.uniform(0, 1)\nprint(x)\n"
     run(ip, "--strategy random --trials 20 --seed 0 --storage :memory: --name none-objective", cell)
