@@ -63,9 +63,9 @@ def test_log_scale_categorical_and_failed_trials(seed: int) -> None:
     }
 
     def fn(p: dict) -> float:
-        return (math.log10(p["lr"]) + 3) ** 2 + {"adam": 0.0, "sgd": 1.5, "rms": 0.75}[p["opt"]]
+        return (math.log10(p["lr"]) + 3) ** 2 + {"adam": 0.0, "sgd": 2.0, "rms": 1.0}[p["opt"]]
 
-    study = study_of(space, fn, 80, seed, fail=lambda p: p["batch"] > 128)
+    study = study_of(space, fn, 100, seed, fail=lambda p: p["batch"] > 128)
     assert any(t.state is TrialState.FAILED for t in study.trials)
     shares = importance(study, seed=seed)
     assert list(shares) == ["lr", "opt", "batch"]
