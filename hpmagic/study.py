@@ -313,6 +313,7 @@ class Study:
         self._stop_requested = False
         self._stop_now = False
         self._running = True
+        self.notes = []  # this run's notes: the loop adds its own, _end puts the strategy's first
         self.strategy_name = search_label(search) or self.strategy_name
         self.planned_trials = search.planned_trials
         emit = _Emitter(reporters)
@@ -433,7 +434,9 @@ class Study:
 
     def _end(self, reason: FinishReason, message: str, emit: _Emitter) -> StudyFinished:
         self._running = False
-        self.notes = list(getattr(self._strategy, "notes", None) or [])
+        # The strategy's notes, then what the loop itself noted (lost workers, variables it could not fetch).
+        strategy_notes = list(getattr(self._strategy, "notes", None) or [])
+        self.notes = strategy_notes + [n for n in self.notes if n not in strategy_notes]
         self.storage.set_study_state(self.study_id, reason.study_state)
         finished = self.last_finish = StudyFinished(self, reason, message)
         emit(finished)

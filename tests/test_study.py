@@ -195,7 +195,7 @@ def test_exception_fails_the_trial_with_the_users_traceback() -> None:
     ("bad", "words"),
     [
         ("abc", "real number"),
-        (None, "real number"),
+        (None, "objective is None"),
         (math.nan, "not a finite"),
         (math.inf, "not a finite"),
         (-math.inf, "not a finite"),

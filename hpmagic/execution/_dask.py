@@ -24,6 +24,8 @@ __all__ = ["DaskExecutor", "TrialJob", "WorkerLost"]
 
 #: Objects whose pickle is larger than this are scattered to the workers once per study, not sent per trial.
 SCATTER_BYTES = 1 << 20
+#: How often a trial whose cluster lost every worker is submitted again before it counts as lost.
+MAX_RESENDS = 3
 
 
 class WorkerLost(RuntimeError):
@@ -84,6 +86,10 @@ class DaskExecutor:
         self._stopped: set[int] = set()
         self._objective: Any = None
         self._data: dict[str, Any] = {}
+        self._shipped: tuple[Any, dict[str, Any]] = (None, {})  # what start() scattered, to scatter again
+        self._jobs: dict[int, TrialJob] = {}  # the job of each trial in flight, to submit again
+        self._orphans: list[int] = []  # trials whose inputs left with the last workers: submitted again later
+        self._resent: dict[int, int] = {}
         self._drained = 0.0
 
     # -- life cycle ---------------------------------------------------------------------------------------------------
@@ -107,17 +113,28 @@ class DaskExecutor:
         from distributed import Queue, Variable
 
         self.sign = sign
-        self._data = {}
-        for name, value in dict(data or {}).items():
-            big = _pickled_size(value) > SCATTER_BYTES
-            self._data[name] = self.client.scatter(value, broadcast=True, hash=False) if big else value
-        [self._objective] = self.client.scatter([objective], broadcast=True, hash=False)
+        self._shipped = (objective, dict(data or {}))
+        self._scatter()
         self._queue = Queue(f"hpmagic-reports-{self._token}", client=self.client)
         self._stop = Variable(f"hpmagic-stop-{self._token}", client=self.client)
         self._stop.set([])
 
+    def _scatter(self) -> None:
+        """Send the objective and the large data to the workers once for the study.
+
+        Scattered data has no recipe: if the last workers holding it leave, the trials that need it are cancelled by
+        Dask; they are submitted again, with the data scattered again, when workers return.
+        """
+        objective, data = self._shipped
+        self._data = {}
+        for name, value in data.items():
+            big = _pickled_size(value) > SCATTER_BYTES
+            self._data[name] = self.client.scatter(value, broadcast=True, hash=False) if big else value
+        [self._objective] = self.client.scatter([objective], broadcast=True, hash=False)
+
     def submit(self, job: TrialJob) -> None:
         """Start trial ``job.number`` on a worker (one that has the resources, if any are asked)."""
+        self._jobs[job.number] = job
         future = self.client.submit(
             _run_on_worker,
             self._objective,
@@ -135,8 +152,8 @@ class DaskExecutor:
 
     @property
     def running(self) -> list[int]:
-        """Numbers of the trials in flight."""
-        return sorted(self._running.values())
+        """Numbers of the trials in flight (those waiting for workers to come back included)."""
+        return sorted([*self._running.values(), *self._orphans])
 
     def poll(self, timeout: float = 0.05) -> tuple[list[tuple[int, int, float]], list[Done]]:
         """Reports received and trials finished since the last poll (waits up to ``timeout`` for a finish)."""
@@ -153,18 +170,40 @@ class DaskExecutor:
             by_future = dict(zip(ok, results, strict=False))
             for future in finished:
                 number = self._running.pop(future)
+                cancelled = future.status == "cancelled"
+                if cancelled and self._resent.get(number, 0) < MAX_RESENDS:
+                    # Not cancelled by us (cancel_all forgets its trials first): scattered data left with the last
+                    # workers that held it, so the trial could not run. It is submitted again when workers return.
+                    self._orphans.append(number)
+                    continue
+                self._jobs.pop(number, None)
                 if future in by_future:
                     record = by_future[future]
                     done.append(Done(number, record["trial"], record["snapshot"]))
                     self._where[number] = record["worker"]
+                elif cancelled:
+                    done.append(Done(number, None, None, lost="the workers holding the study's data kept leaving"))
                 else:
                     done.append(Done(number, None, None, lost=_lost_reason(_exception_of(future))))
+        if self._orphans and self.workers() > 0:
+            self._resend_orphans()
         reports: list[tuple[int, int, float]] = []
         now = time.monotonic()
         if now - self._drained >= 0.02:
             self._drained = now
             reports = self._drain()
         return reports, done
+
+    def _resend_orphans(self) -> None:
+        if any(getattr(f, "status", "finished") != "finished" for f in [self._objective, *self._data.values()]):
+            try:
+                self._scatter()
+            except Exception:  # noqa: BLE001 - the returning workers are not ready yet: tried again at the next poll
+                return
+        orphans, self._orphans = self._orphans, []
+        for number in orphans:
+            self._resent[number] = self._resent.get(number, 0) + 1
+            self.submit(self._jobs[number])
 
     def _drain(self) -> list[tuple[int, int, float]]:
         try:
@@ -198,6 +237,7 @@ class DaskExecutor:
         if self._running:
             self.client.cancel(list(self._running))
         self._running.clear()
+        self._orphans.clear()
         return numbers
 
     def keep(self, number: int, is_best: bool) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ processes, the best trial's variables coming back, worker deaths, resources, and
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -342,3 +343,53 @@ def test_trial_timeout_interrupts_a_trial_on_a_worker(client: Any) -> None:
     slow = [t for t in study.trials if t.params["x"] > 0.5]
     assert slow and all(t.state is TrialState.FAILED and t.user_attrs.get("timed_out") for t in slow)
     assert all(t.state is TrialState.COMPLETE for t in study.trials if t.params["x"] <= 0.5)
+
+
+def test_a_cluster_that_loses_all_its_workers_pauses_the_study_until_workers_return() -> None:
+    """The study neither spins nor fails trials while no worker is left; it goes on when one joins."""
+    import threading
+
+    from hpmagic.events import StudyPaused, StudyUnpaused
+
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
+    )
+    seen: list[str] = []
+
+    def note(event: Any) -> None:
+        if isinstance(event, StudyPaused | StudyUnpaused):
+            seen.append(type(event).__name__)
+
+    def slowish(params: dict[str, Any]) -> float:
+        time.sleep(0.2)
+        return params["x"]
+
+    try:
+        with distributed.Client(cluster, set_as_default=False) as own:
+            result: list[hpmagic.Study] = []
+            runner = threading.Thread(
+                target=lambda: result.append(
+                    hpmagic.optimize(
+                        slowish, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=6, client=own, reporters=[note]
+                    )
+                )
+            )
+            runner.start()
+            deadline = time.monotonic() + 60
+            while not own.processing() or not any(own.processing().values()):
+                assert time.monotonic() < deadline, "no trial started"
+                time.sleep(0.05)
+            cluster.scale(0)  # every worker leaves while a trial runs
+            while "StudyPaused" not in seen:
+                assert time.monotonic() < deadline, "the study did not pause when the cluster lost its workers"
+                time.sleep(0.1)
+            assert runner.is_alive()
+            cluster.scale(1)  # a worker joins again: the study goes on
+            runner.join(timeout=120)
+            assert not runner.is_alive()
+        study = result[0]
+        assert seen[:2] == ["StudyPaused", "StudyUnpaused"]
+        assert any("lost all its workers" in n for n in study.notes)
+        assert len(study.trials) == 6 and all(t.state is TrialState.COMPLETE for t in study.trials)
+    finally:
+        cluster.close()

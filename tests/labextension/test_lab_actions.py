@@ -259,7 +259,9 @@ def test_settings_restore_narrow_sidebar_and_dark_theme(page: Any, lab: JupyterL
         row.wait_for()
         assert row.get_attribute("data-store") == "other/runs.sqlite"
         wait_until(
-            lambda: any("timeout=7" in u for u in studies_urls),
+            # Playwright's sync API hands events to page.on handlers only inside its own calls, never during a
+            # plain sleep, so the check itself must give it a moment to deliver the requests seen so far.
+            lambda: page.wait_for_timeout(100) or any("timeout=7" in u for u in studies_urls),
             30,
             lambda: (
                 "\n".join(studies_urls[-5:])
