@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ __all__ = ["CONTROL_ACTIONS", "SCHEMA_VERSION", "StudyRecord", "Storage", "open_
 
 # 1: studies and trials. 2: the controls table (stop/pause requests from other processes, e.g. JupyterLab).
 # 3: trials.owner and trials.heartbeat, so processes sharing a study tell their running trials from crashed ones.
-SCHEMA_VERSION = 3
+# 4: several objectives and constraints: studies.objective_names / directions / primary_index / constraints and
+#    trials."values" / violations (JSON lists; NULL in studies and trials of one objective without constraints).
+SCHEMA_VERSION = 4
 
 #: Seconds between heartbeats of a process's running trials, and the silence after which another process takes
 #: such a trial for dead (its process crashed or was killed on another machine) and marks it interrupted.
@@ -62,7 +64,11 @@ CREATE TABLE IF NOT EXISTS studies (
     source TEXT,
     options TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    objective_names TEXT,
+    directions TEXT,
+    primary_index INTEGER,
+    constraints TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -81,6 +87,8 @@ CREATE TABLE IF NOT EXISTS trials (
     user_attrs TEXT NOT NULL DEFAULT '{}',
     owner TEXT,
     heartbeat REAL,
+    "values" TEXT,
+    violations TEXT,
     UNIQUE (study_id, number)
 );
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study_id, number);
@@ -103,6 +111,12 @@ class StudyRecord:
     options: dict[str, Any]
     created_at: float
     updated_at: float
+    #: The objectives' names and directions in order, and which one is primary (``direction`` is the primary's).
+    objective_names: tuple[str, ...] = ("value",)
+    directions: tuple[str, ...] = ()
+    primary_index: int = 0
+    #: The constraint expressions as typed (empty when none).
+    constraints: tuple[str, ...] = ()
 
 
 def open_storage(storage: str | os.PathLike[str] | Storage | None) -> Storage:
@@ -236,14 +250,28 @@ class Storage:
         space: Space,
         source: str | None = None,
         options: Mapping[str, Any] | None = None,
+        objective_names: Sequence[str] | None = None,
+        directions: Sequence[str] | None = None,
+        primary_index: int = 0,
+        constraints: Sequence[str] = (),
     ) -> StudyRecord:
-        """Insert a new study; ``name`` must be unused (see ``unique_name``)."""
+        """Insert a new study; ``name`` must be unused (see ``unique_name``).
+
+        ``objective_names`` / ``directions`` / ``primary_index`` describe a multi-objective study (``direction`` is
+        then the primary's); left out, the study has one objective named ``value``. ``constraints`` are stored as
+        typed.
+        """
         now = time.time()
+        several = objective_names is not None and len(objective_names) > 1
+        names_json = json.dumps(list(objective_names)) if several and objective_names is not None else None
+        directions_json = json.dumps([str(d) for d in directions]) if several and directions is not None else None
+        constraints_json = json.dumps(list(constraints)) if constraints else None
         try:
             with self._lock, _transaction(self._conn):
                 cur = self._conn.execute(
                     "INSERT INTO studies (name, direction, strategy, seed, state, space, source, options, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                    "created_at, updated_at, objective_names, directions, primary_index, constraints) "
+                    "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         direction,
@@ -254,6 +282,10 @@ class Storage:
                         json.dumps(_jsonable(dict(options or {}))),
                         now,
                         now,
+                        names_json,
+                        directions_json,
+                        int(primary_index) if several else None,
+                        constraints_json,
                     ),
                 )
         except sqlite3.IntegrityError:
@@ -391,8 +423,8 @@ class Storage:
             fields[1] = json.dumps(encode_params(params, space))
         cur = self._execute(
             "INSERT INTO trials (study_id, number, state, params, value, started_at, finished_at, error, "
-            "traceback, stdout, stderr, intermediate, user_attrs, owner, heartbeat) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            'traceback, stdout, stderr, intermediate, user_attrs, "values", violations, owner, heartbeat) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (study_id, trial.number, *fields, self.owner, time.time()),
         )
         trial.trial_id = cur.lastrowid
@@ -456,8 +488,8 @@ class Storage:
                             return False
                 cur = self._conn.execute(
                     "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
-                    "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, heartbeat = ? "
-                    "WHERE study_id = ? AND number = ? AND owner = ? RETURNING id",
+                    'traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, "values" = ?, '
+                    "violations = ?, heartbeat = ? WHERE study_id = ? AND number = ? AND owner = ? RETURNING id",
                     (*fields, time.time(), study_id, trial.number, self.owner),
                 )
                 row = cur.fetchone()
@@ -712,6 +744,8 @@ class Storage:
         out = dict(r)
         for key in ("params", "intermediate", "user_attrs"):
             out[key] = json.loads(out[key])
+        for key in ("values", "violations"):
+            out[key] = _numbers_of(out.get(key), key)
         return out
 
     def set_control(self, study_id: int, action: str | None) -> None:
@@ -792,6 +826,8 @@ class Storage:
             trial.stderr,
             json.dumps([[int(s), float(v)] for s, v in trial.intermediate]),
             json.dumps(_jsonable(trial.user_attrs)),
+            _numbers_json(trial.values),
+            _numbers_json(trial.violations),
         )
 
     def _record(self, row: Mapping[str, Any]) -> StudyRecord:
@@ -903,7 +939,52 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
             for column, kind in (("owner", "TEXT"), ("heartbeat", "REAL")):
                 if column not in columns:
                     conn.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
+        if version < 4:
+            _add_columns(conn, "trials", (('"values"', "TEXT"), ("violations", "TEXT")))
+            _add_columns(
+                conn,
+                "studies",
+                (
+                    ("objective_names", "TEXT"),
+                    ("directions", "TEXT"),
+                    ("primary_index", "INTEGER"),
+                    ("constraints", "TEXT"),
+                ),
+            )
         conn.execute("INSERT OR REPLACE INTO hpmagic_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    for column, kind in columns:
+        if column.strip('"') not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _numbers_json(numbers: list[float] | None) -> str | None:
+    """A list of objective values or violations as stored: JSON, non-finite entries as null (None stays NULL)."""
+    if numbers is None:
+        return None
+    return json.dumps([float(v) if math.isfinite(v) else None for v in numbers])
+
+
+def _numbers_of(text: Any, what: str) -> list[float] | None:
+    """The stored list back (NULL, or a column missing from an older store, is None); damage is a TypeError."""
+    if text is None:
+        return None
+    numbers = _loads(text)
+    if not isinstance(numbers, list) or not all(v is None or is_real(v) for v in numbers):
+        raise TypeError(f"{what} {text!r} is not a list of numbers")
+    return [math.nan if v is None else float(v) for v in numbers]
+
+
+def _texts_of(text: Any, what: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    items = _loads(text)
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise TypeError(f"its {what} are not a list of text")
+    return tuple(items)
 
 
 def _connect_read_only(where: str, timeout: float) -> sqlite3.Connection:
@@ -979,6 +1060,16 @@ def _record(row: Mapping[str, Any]) -> StudyRecord:
         raise TypeError("seed and times must be numbers")
     if row["source"] is not None and not isinstance(row["source"], str):
         raise TypeError("its source must be text")
+    # Columns of schema 4: absent from an older store opened read-only, NULL for a study of one objective.
+    names = _texts_of(row.get("objective_names"), "objective names") or ("value",)
+    directions = _texts_of(row.get("directions"), "directions") or (direction,) * len(names)
+    if len(directions) != len(names) or any(d not in ("minimize", "maximize") for d in directions):
+        raise ValueError(f"its directions {list(directions)!r} do not match its objectives {list(names)!r}")
+    primary = row.get("primary_index")
+    primary = 0 if primary is None else primary
+    if not is_int(primary) or not 0 <= primary < len(names):
+        raise ValueError(f"its primary objective index {primary!r} is not one of its objectives")
+    constraints = _texts_of(row.get("constraints"), "constraints") or ()
     return StudyRecord(
         id=row["id"],
         name=name,
@@ -991,6 +1082,10 @@ def _record(row: Mapping[str, Any]) -> StudyRecord:
         options=options,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        objective_names=names,
+        directions=directions,
+        primary_index=int(primary),
+        constraints=constraints,
     )
 
 
@@ -1031,6 +1126,8 @@ def _trial_of(r: Mapping[str, Any], space: Space | None) -> Trial:
         intermediate=reports,
         user_attrs=user_attrs,
         trial_id=r["id"],
+        values=_numbers_of(r.get("values"), "values"),
+        violations=_numbers_of(r.get("violations"), "violations"),
     )
 
 
@@ -1095,8 +1192,8 @@ def _same_config(stored_text: Any, encoded: Mapping[str, Any]) -> bool:
 
 _UPDATE_TRIAL = (
     "UPDATE trials SET state = ?, params = ?, value = ?, started_at = ?, finished_at = ?, error = ?, "
-    "traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, heartbeat = ? "
-    "WHERE study_id = ? AND number = ?"
+    'traceback = ?, stdout = ?, stderr = ?, intermediate = ?, user_attrs = ?, "values" = ?, violations = ?, '
+    "heartbeat = ? WHERE study_id = ? AND number = ?"
 )
 
 

@@ -111,7 +111,32 @@ class Study:
 
     @property
     def direction(self) -> Direction:
+        """The primary objective's direction (the only one's in a single-objective study)."""
         return Direction(self._record.direction)
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The objectives' names in order (``["value"]`` for a single-objective study)."""
+        return list(self._record.objective_names)
+
+    @property
+    def directions(self) -> list[Direction]:
+        """Each objective's direction, in the order of ``objective_names``."""
+        return [Direction(d) for d in self._record.directions]
+
+    @property
+    def primary_index(self) -> int:
+        """Position of the primary objective: the one ``Trial.value``, schedulers and ``direction`` speak of."""
+        return self._record.primary_index
+
+    @property
+    def constraints(self) -> list[str]:
+        """The constraint expressions as typed (``[]`` when the study has none)."""
+        return list(self._record.constraints)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self._record.objective_names) > 1
 
     @property
     def tabs(self) -> tuple[str, ...]:
@@ -742,12 +767,27 @@ def create_study(
     resume: bool = False,
     source: str | None = None,
     options: dict[str, Any] | None = None,
+    objective_names: Sequence[str] | None = None,
+    directions: Sequence[str] | None = None,
+    primary_index: int = 0,
+    constraints: Sequence[str] = (),
 ) -> Study:
     """A new study, or with ``resume=True`` the latest one of that name (a new one if there is none).
 
-    A new study never overwrites an old one: an existing name gets a suffix, ``name (2)``.
+    A new study never overwrites an old one: an existing name gets a suffix, ``name (2)``. A multi-objective study
+    gives ``objective_names`` and ``directions`` (one each, in order) and ``primary_index``; ``direction`` is then
+    the primary's.
     """
+    names = tuple(objective_names) if objective_names is not None else ("value",)
+    if directions is not None:
+        dirs = tuple(Direction.parse(d) for d in directions)
+        if len(dirs) != len(names):
+            raise OptionError(f"{len(dirs)} direction(s) given for {len(names)} objective(s) {list(names)!r}")
+        if not 0 <= primary_index < len(names):
+            raise OptionError(f"primary objective index {primary_index!r} is not one of {list(names)!r}")
+        direction = dirs[primary_index]
     direction = Direction.parse(direction)
+    dirs = tuple(Direction.parse(d) for d in directions) if directions is not None else (direction,) * len(names)
     check_seed(seed)
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise OptionError(f"a study name must be a non-empty string, got {name!r}")
@@ -758,10 +798,28 @@ def create_study(
     if resume:
         record = store.latest_study(base)
         if record is not None:
-            if record.direction != direction:
+            wanted = _objectives_text(names, dirs)
+            had = _objectives_text(record.objective_names, record.directions)
+            if len(names) > 1 or len(record.objective_names) > 1:
+                if had != wanted:
+                    raise OptionError(
+                        f"study {record.name!r} has objectives {had}; resuming it with {wanted} would mix them: "
+                        "drop --resume or use the same objectives and directions"
+                    )
+            elif record.direction != direction:
                 raise OptionError(
                     f"study {record.name!r} was run to {record.direction}; resuming it to {direction} would mix "
                     "the two: drop --resume or use the same direction"
+                )
+            if record.constraints != tuple(constraints):
+                raise OptionError(
+                    f"study {record.name!r} has constraints {list(record.constraints)!r}; resuming it with "
+                    f"{list(constraints)!r} would mix them: drop --resume or give the same constraints"
+                )
+            if record.primary_index != primary_index and len(names) > 1:
+                raise OptionError(
+                    f"study {record.name!r} has primary objective {record.objective_names[record.primary_index]!r}; "
+                    f"resuming it with {names[primary_index]!r} would mix them: drop --resume or use the same --primary"
                 )
             # Only trials whose process is gone (heartbeat rule): another kernel may be running this study too.
             store.mark_running_interrupted(record.id)
@@ -777,8 +835,16 @@ def create_study(
         space=space,
         source=source,
         options=options,
+        objective_names=names,
+        directions=[str(d) for d in dirs],
+        primary_index=primary_index,
+        constraints=constraints,
     )
     return Study(record, store, space, [])
+
+
+def _objectives_text(names: Sequence[str], directions: Sequence[str]) -> str:
+    return ", ".join(f"{n} ({d})" for n, d in zip(names, directions, strict=True))
 
 
 def load_study(name: str, storage: str | os.PathLike[str] | Storage, space: Space | None = None) -> Study:

@@ -41,6 +41,10 @@ class Trial:
         error: one-line reason a trial failed; ``traceback`` the formatted traceback of the user's code.
         stdout / stderr: what the trial printed, captured instead of shown.
         intermediate: ``(step, value)`` pairs reported during the trial.
+        values: every objective's value, in the order of ``Study.objective_names``, for a multi-objective study's
+            complete trials (``value`` is then the primary objective's); None for single-objective studies.
+        violations: one amount per constraint, in the order of ``Study.constraints``: how far the trial misses it
+            (0.0 when satisfied); None when the study has no constraints.
     """
 
     number: int
@@ -56,6 +60,13 @@ class Trial:
     intermediate: list[tuple[int, float]] = field(default_factory=list)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     trial_id: int | None = None
+    values: list[float] | None = None
+    violations: list[float] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """True unless a constraint is violated (a trial of a study without constraints is always feasible)."""
+        return self.violations is None or all(v <= 0.0 for v in self.violations)
 
     @property
     def duration(self) -> float | None:
@@ -66,4 +77,6 @@ class Trial:
 
     def __repr__(self) -> str:
         value = "" if self.value is None else f", value={self.value:.6g}"
+        if self.values is not None:
+            value += ", values=[" + ", ".join(f"{v:.6g}" for v in self.values) + "]"
         return f"Trial(number={self.number}, state={self.state.value}{value}, params={self.params!r})"
