@@ -107,6 +107,13 @@ bench-mf: $(STAMP) $(BENCH_STAMP)
 bench-mf-quick: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mf_regret --quick
 
+# make bench-mo: multi-objective search, hypervolume after 40 and 100 evaluations on ZDT1, ZDT2, DTLZ2 and a
+# scikit-learn trade-off (tree error against size), hpmagic random / evolution (NSGA-II) / bayes (ParEGO) against
+# Optuna's NSGAIISampler and multi-objective TPESampler, 5 seeds (benchmarks/mo_hypervolume.py; a RESULTS.md section).
+.PHONY: bench-mo
+bench-mo: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mo_hypervolume --seeds 5 --budgets 40 100
+
 # make bench-noise: repeats + the noise-aware GP against single noisy evaluations, and coarse-to-fine --refine
 # (benchmarks/noise_refine.py, markdown tables).
 bench-noise: $(STAMP)
