@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from hpmagic import tune
 from hpmagic.cell import build_objective
 from hpmagic.context import TrialContext
-from hpmagic.errors import CellError
+from hpmagic.errors import CellError, HpmagicError
 from hpmagic.schedulers import FIFOScheduler
 from hpmagic.trial import Trial
 
@@ -26,10 +27,18 @@ def dict_literal(draw: Any, depth: int = 0) -> tuple[str, list[str]]:
     keys = draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))
     items, names = [], []
     for key in keys:
-        kind = draw(st.sampled_from(["marker", "constant", "dict"] if depth < 2 else ["marker", "constant"]))
+        kinds = ["marker", "constant", "conditional", "call"] + (["dict"] if depth < 2 else [])
+        kind = draw(st.sampled_from(kinds))
         if kind == "marker":
             items.append(f'"{key}": {draw(MARKERS)}')
             names.append(key)
+        elif kind == "conditional":  # the key names the marker of a conditional expression too
+            items.append(f'"{key}": {draw(MARKERS)} if flag else "off"')
+            names.append(key)
+        elif kind == "call":  # a call in the dict: its keyword arguments name their markers, not the key
+            keywords = draw(st.lists(NAMES, min_size=1, max_size=2, unique=True))
+            items.append(f'"{key}": dict(' + ", ".join(f"{k}={draw(MARKERS)}" for k in keywords) + ")")
+            names += keywords
         elif kind == "constant":
             items.append(f'"{key}": 3')
         else:
@@ -41,13 +50,19 @@ def dict_literal(draw: Any, depth: int = 0) -> tuple[str, list[str]]:
 
 @st.composite
 def cells(draw: Any) -> tuple[str, list[str]]:
-    """Lines of dict assignments and conditional markers; the markers' expected names in source order."""
+    """Lines of dict literals, calls and conditional markers; the markers' expected names in source order."""
     lines, names = [], []
     for i in range(draw(st.integers(1, 4))):
-        if draw(st.booleans()):
+        kind = draw(st.sampled_from(["dict", "conditional", "call"]))
+        if kind == "dict":
             literal, keys = draw(dict_literal())
             lines.append(f"d{i} = {literal}")
             names += keys
+        elif kind == "call":  # a call of a dict: ``dict(lr=tune.uniform(...), params={...})``
+            literal, keys = draw(dict_literal())
+            keyword = draw(NAMES.filter(lambda s: s != "inner"))
+            lines.append(f"d{i} = dict({keyword}={draw(MARKERS)}, inner={literal})")
+            names += [keyword, *keys]
         else:
             lines.append(f"v{i} = {draw(MARKERS)} if flag else 'off'")
             names.append(f"v{i}")
@@ -65,9 +80,14 @@ def test_generated_cells_name_every_marker_or_refuse_a_repeated_name(case: tuple
             build_objective(source, ns, first_line=2)
         return
     if len(set(names)) < len(names):
-        repeated = next(n for i, n in enumerate(names) if n in names[:i])  # the first name seen a second time
-        with pytest.raises(CellError, match=f"both name a marker '{repeated}'"):
+        # Refused before any trial, naming the two lines and the name (a dict key's, or a keyword's, twice).
+        repeated = {n for i, n in enumerate(names) if n in names[:i]}
+        with pytest.raises(HpmagicError) as refused:
             build_objective(source, ns, first_line=2)
+        found = re.search(
+            r"lines (\d+) and (\d+) both name a marker '(\w+)'|'(\w+)' is defined twice \(lines", str(refused.value)
+        )
+        assert found and (found.group(3) or found.group(4)) in repeated, str(refused.value)
         return
     objective = build_objective(source, ns, first_line=2)
     assert list(objective.space) == names
