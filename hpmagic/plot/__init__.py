@@ -1,5 +1,5 @@
 """Plots of a study: convergence, parallel coordinates, one parameter against the objective, partial dependence,
-learning curves, which hyperparameters mattered.
+learning curves, which hyperparameters mattered, the Pareto front of a multi-objective study.
 
 Each plot function takes a Study (or any object with ``trials``, ``direction`` and ``space``) and ``ax=None``, draws
 on a pyplot-free matplotlib Figure, and returns the Axes. The numbers behind each plot come from the ``*_data``
@@ -21,6 +21,7 @@ from hpmagic.plot._data import (
     scatter_data,
 )
 from hpmagic.plot._draw import convergence, importance, parallel_coordinates, param_scatter, partial_dependence
+from hpmagic.plot._pareto import ParetoData, pareto_data, pareto_front
 from hpmagic.plot._render import render_png
 from hpmagic.plot._schedule import pbt_schedule_plot
 
@@ -30,6 +31,7 @@ __all__ = [
     "CurveData",
     "ImportanceData",
     "ParallelData",
+    "ParetoData",
     "ScatterData",
     "convergence",
     "convergence_data",
@@ -40,6 +42,8 @@ __all__ = [
     "parallel_coordinates",
     "parallel_data",
     "param_scatter",
+    "pareto_data",
+    "pareto_front",
     "partial_dependence",
     "pbt_schedule_plot",
     "render_png",
