@@ -59,6 +59,7 @@ def optimize(
     enqueue: Sequence[Mapping[str, Any]] = (),
     start_from_defaults: bool = False,
     warm_from: str | None = None,
+    constraints: Sequence[str | Callable[[dict[str, Any]], Any]] = (),
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -100,6 +101,11 @@ def optimize(
         start_from_defaults: the first trial uses every marker's ``default=``.
         warm_from: the name of another study in ``storage`` (``"NAME@path.db"``: in that file) whose trials the
             strategy learns from, where the spaces overlap; they are not counted or stored as this study's trials.
+        constraints: conditions a trial must meet to count as the best: comparisons such as ``"latency <= 10"``
+            over the trial's parameters, ``value`` (what ``fn`` returned) and, when ``fn`` returns a dict, its keys;
+            or callables taking that same dict and returning a margin (``<= 0``: satisfied, else by how much it is
+            missed). Each trial keeps its ``violations``; the best trial is the best feasible one, and bayes and
+            evolution learn to avoid infeasible regions. Text that is not a comparison is an OptionError at once.
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -130,6 +136,7 @@ def optimize(
         enqueue=[*enqueue, *tune.pending()],
         start_from_defaults=start_from_defaults,
         warm_from=warm_from,
+        constraints=constraints,
     )
     tune.pending(clear=True)
     run.study.optimize(

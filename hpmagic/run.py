@@ -7,10 +7,11 @@ same way and before a study is written.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hpmagic.constraints import constraint_labels, parse_constraints
 from hpmagic.errors import OptionError
 from hpmagic.queue import check_configs, defaults_config, retries
 from hpmagic.refine import refine_space
@@ -67,6 +68,7 @@ def build_run(
     enqueue: Sequence[Mapping[str, Any]] = (),
     start_from_defaults: bool = False,
     warm_from: str | None = None,
+    constraints: Sequence[str | Callable[..., Any]] = (),
 ) -> Run:
     """Check the options, build the search, create (or resume) the study.
 
@@ -83,12 +85,15 @@ def build_run(
         enqueue: configurations to run first (missing parameters take their ``default=``, else a random value).
         start_from_defaults: run every marker's ``default=`` first.
         warm_from: the name of a study (``NAME@path.db``: in another store) the strategy learns from.
+        constraints: comparisons such as ``"latency <= 10"`` (or, from the API, callables returning a margin, ``<= 0``
+            when satisfied): checked here, evaluated after each trial; the best trial is chosen among feasible ones.
 
     Raises:
         OptionError: with a one-line message that names the valid choices.
     """
     direction = Direction.parse(direction)
     check_seed(seed)
+    checks = parse_constraints(constraints)
     search = _search(strategy, scheduler, options, prune)
     resource = check_resource(budget) if budget is not None else None
     if search.needs_budget and resource is None:
@@ -130,7 +135,9 @@ def build_run(
         resume=resume or refine,
         source=source,
         options=record_options,
+        constraints=constraint_labels(checks),
     )
+    study.constraint_checks = checks
     search_space = refine_space(study.space, study.trials, study.direction) if refine else None
     # A crash's interrupted trials run again first (a multi-fidelity schedule replays them by itself).
     search._sampler().retries = [] if isinstance(search, SegmentScheduler) else retries(study.trials, space)

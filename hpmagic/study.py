@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_TRIALS, is_int, is_real
+from hpmagic.constraints import Constraint, least_violating, parse_constraints, undefined_name, violation_text
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.events import (
@@ -77,6 +78,7 @@ class Study:
         self._pause_requested = False
         self._running = False
         self._best: Trial | None = None
+        self._constraint_checks: list[Constraint] | None = None
         #: The resource range ``(min, max)`` of multi-fidelity runs (``--budget``), or None.
         self.resource: tuple[int, int] | None = None
         #: What the strategy of the last run wants the user to know (e.g. parameters it held fixed).
@@ -135,6 +137,24 @@ class Study:
         return list(self._record.constraints)
 
     @property
+    def constraint_checks(self) -> list[Constraint]:
+        """The constraints as the trial runner evaluates them: the run builder's (callables included), else the
+        study's stored expressions parsed again (a study opened with ``load_study``)."""
+        if self._constraint_checks is None:
+            try:
+                self._constraint_checks = parse_constraints(self.constraints)
+            except OptionError:
+                raise OptionError(
+                    f"study {self.name!r} has constraints {self.constraints!r}, of which a function cannot be stored: "
+                    "pass them again (hpmagic.optimize(..., resume=True, constraints=[...]))"
+                ) from None
+        return self._constraint_checks
+
+    @constraint_checks.setter
+    def constraint_checks(self, checks: list[Constraint]) -> None:
+        self._constraint_checks = list(checks)
+
+    @property
     def is_multi_objective(self) -> bool:
         return len(self._record.objective_names) > 1
 
@@ -152,7 +172,8 @@ class Study:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The complete trial with the best value (the earliest on ties), or None."""
+        """The complete trial with the best value (the earliest on ties), or None. In a study with constraints,
+        the best of the feasible trials: None while no trial satisfies every constraint."""
         return self._best
 
     @property
@@ -169,6 +190,12 @@ class Study:
 
     def _require_best(self) -> Trial:
         if self._best is None:
+            least = least_violating(self.trials)
+            if least is not None:
+                raise ValueError(
+                    f"study {self.name!r} has no trial that satisfies its constraints yet (the least violation: trial "
+                    f"{least.number}, {violation_text(self.constraints, least.violations)})"
+                )
             raise ValueError(f"study {self.name!r} has no complete trial yet")
         return self._best
 
@@ -177,7 +204,7 @@ class Study:
         return a > b if self.direction is Direction.MAXIMIZE else a < b
 
     def _update_best(self, trial: Trial) -> bool:
-        if trial.state is not TrialState.COMPLETE or trial.value is None:
+        if trial.state is not TrialState.COMPLETE or trial.value is None or not trial.feasible:
             return False
         best = self._best
         if best is None or best.value is None or self.is_better(trial.value, best.value):
@@ -527,6 +554,7 @@ class Study:
             on_report=lambda step, value: emit(TrialReported(self, trial, step, value)),
             timeout=limit,
             timeout_reason=why,
+            constraints=self.constraint_checks,
         )
         self._complete(trial, search, objective, emit)
         return trial
@@ -551,7 +579,8 @@ class Study:
         """A cell whose objective is None before any trial completed makes a mistake every trial would repeat
         (its last line is ``print(...)``): one trial is enough to say so, not ``max_failures`` full trainings.
         ``max_failures=None`` (never stop on failures) keeps going."""
-        return none_objective(trial) and not any(t.state is TrialState.COMPLETE for t in self.trials)
+        mistake = none_objective(trial) or undefined_name(trial)
+        return mistake and not any(t.state is TrialState.COMPLETE for t in self.trials)
 
     def _optimize_parallel(
         self,
@@ -650,6 +679,7 @@ class Study:
                         started_at=trial.started_at,
                         timeout=limit,
                         timeout_reason=why,
+                        constraints=tuple(self.constraint_checks),
                     )
                 )
                 running[trial.number] = trial
@@ -711,6 +741,7 @@ def _adopt(trial: Trial, ran: Trial) -> None:
     fields = ("params", "state", "value", "error", "traceback", "stdout", "stderr", "intermediate")
     for name in (*fields, "started_at", "finished_at"):
         setattr(trial, name, getattr(ran, name))
+    trial.violations = ran.violations
     trial.user_attrs.update(ran.user_attrs)
 
 

@@ -49,6 +49,7 @@ class TrialJob:
     started_at: float = field(default_factory=time.time)
     timeout: float | None = None
     timeout_reason: str = "--trial-timeout"
+    constraints: tuple[Any, ...] = ()  # hpmagic.constraints.Constraint: evaluated after the trial, on the worker
 
 
 @dataclass
@@ -337,13 +338,15 @@ def _run_on_worker(
             repeats=job.repeats,
             timeout=job.timeout,
             timeout_reason=job.timeout_reason,
+            constraints=job.constraints,
         )
     try:
         address = get_worker().address
     except ValueError:
         address = ""
     trial.user_attrs["worker"] = address
-    if trial.state is TrialState.COMPLETE and trial.value is not None:
+    # The study's best is chosen among feasible trials only: an infeasible one's variables are never wanted.
+    if trial.state is TrialState.COMPLETE and trial.value is not None and trial.feasible:
         loss = sign * trial.value
         best = _BEST_HERE.get(token)
         if best is None or loss < best[0]:

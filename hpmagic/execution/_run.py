@@ -16,10 +16,11 @@ import os
 import threading
 import time
 import traceback as tb
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from hpmagic.capture import capture_output
+from hpmagic.constraints import MARGINS, Constraint, ConstraintError, function_namespace, violations_of
 from hpmagic.context import TrialContext, TrialPruned
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Dimension, Space
@@ -111,6 +112,7 @@ def run_trial(
     timeout: float | None = None,
     timeout_reason: str = "--trial-timeout",
     output_limit: int = OUTPUT_KEPT,
+    constraints: Sequence[Constraint] = (),
 ) -> TrialContext:
     """Run ``trial`` to its end and fill in its state, value, error, output and intermediate values.
 
@@ -118,6 +120,9 @@ def run_trial(
     ``KeyboardInterrupt`` is re-raised after the output is saved. ``timeout`` (seconds) interrupts a trial that
     runs longer: it fails, with its output so far and ``user_attrs["timed_out"]``, naming ``timeout_reason``.
     Of what the trial prints, the last ``output_limit`` characters per stream are kept (a note says what was cut).
+    ``constraints`` are evaluated after each repetition, in the trial's namespace (or, for a plain function, over
+    its parameters and result): a complete trial keeps their margins' mean over the repeats and its violations; a
+    constraint that cannot be evaluated fails the trial with its reason.
     Returns the context (its ``namespace`` holds the trial's variables, for the cell objective).
     """
     ctx = TrialContext(
@@ -133,6 +138,7 @@ def run_trial(
     if ctx.start_step:
         trial.user_attrs["start"] = ctx.start_step
     raws: list[Any] = []
+    margins: list[list[float]] = []
     error: BaseException | None = None
     with capture_output() as (out, err):
         try:
@@ -140,6 +146,8 @@ def run_trial(
                 for repeat in range(repeats):
                     ctx.begin_repeat(repeat)
                     raws.append(objective(ctx))
+                    if constraints:
+                        margins.append(_margins(constraints, ctx, raws[-1]))
         except KeyboardInterrupt:
             trial.stdout, trial.stderr = kept(out.getvalue(), output_limit), kept(err.getvalue(), output_limit)
             if not trial.params:
@@ -150,6 +158,9 @@ def run_trial(
     if isinstance(error, TrialTimeout):
         trial.user_attrs["timed_out"] = True
         finish(trial, TrialState.FAILED, error=f"timed out after {timeout:.3g} s ({timeout_reason})")
+    elif isinstance(error, ConstraintError):
+        cause = error.__cause__
+        finish(trial, TrialState.FAILED, error=str(error), traceback=user_traceback(cause) if cause else None)
     elif isinstance(error, TrialPruned):
         last = trial.intermediate[-1][1] if trial.intermediate else None
         finish(trial, TrialState.PRUNED, value=last, error=one_line(error))
@@ -160,9 +171,20 @@ def run_trial(
             finish_values(trial, raws, ctx.test_values)
         except BaseException as exc:  # noqa: BLE001 - a value whose methods raise is the user's problem, not ours
             finish(trial, TrialState.FAILED, error=f"the objective's value could not be read: {one_line(exc)}")
+        if margins and trial.state is TrialState.COMPLETE:
+            mean = [sum(column) / len(column) for column in zip(*margins, strict=True)]
+            trial.user_attrs[MARGINS] = mean
+            trial.violations = violations_of(mean)
     trial.stdout, trial.stderr = kept(out.getvalue(), output_limit), kept(err.getvalue(), output_limit)
     error = None  # its traceback holds this frame, which holds it: a cycle that would keep the trial's objects
     return ctx
+
+
+def _margins(constraints: Sequence[Constraint], ctx: TrialContext, raw: Any) -> list[float]:
+    """The constraints' margins after one run of the objective: over the cell's namespace, or a function's
+    parameters and result."""
+    namespace = ctx.namespace if ctx.namespace is not None else function_namespace(ctx.trial.params, raw)
+    return [c.margin(namespace) for c in constraints]
 
 
 def kept(text: str, limit: int = OUTPUT_KEPT) -> str:

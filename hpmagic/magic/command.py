@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_SIZE, MAX_TRIALS
+from hpmagic.constraints import parse_constraints
 from hpmagic.errors import OptionError
 from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
@@ -76,6 +77,7 @@ class TuneCommand:
     enqueue: tuple[dict[str, Any], ...] = ()
     start_from_defaults: bool = False
     warm_from: str | None = None
+    constraints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -139,6 +141,7 @@ class TuneCommand:
             raise OptionError(f"--prune takes 'median', got {self.prune!r}")
         if self.warm_from is not None and not self.warm_from.strip():
             raise OptionError("--warm-from needs a study name, e.g. --warm-from 'my study'")
+        parse_constraints(self.constraints)  # not a comparison, or not Python: a one-line error before any trial
         if self.state and not all(name.isidentifier() for name in self.state):
             raise OptionError(
                 f"--state takes variable names separated by commas, e.g. clf,opt; got {','.join(self.state)!r}"
@@ -200,6 +203,7 @@ class TuneCommand:
             enqueue=tuple(c for text in args.enqueue or () for c in parse_enqueue(unquote(text))),
             start_from_defaults=bool(args.start_from_defaults),
             warm_from=unquote(args.warm_from),
+            constraints=tuple(str(unquote(text)).strip() for text in getattr(args, "constraint", None) or ()),
         )
 
     def options(self) -> dict[str, Any]:

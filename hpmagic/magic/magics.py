@@ -94,6 +94,12 @@ class TuneMagics(Magics):
     @argument(
         "--objective", "-o", help="Expression evaluated after the cell as the objective, instead of its last line."
     )
+    @argument(
+        "--constraint",
+        action="append",
+        help="A comparison over names the cell defines, evaluated after it, e.g. 'latency <= 10' (repeatable): "
+        "the best trial is chosen among the trials that satisfy every constraint.",
+    )
     @argument("--max-failures", help="Stop after this many failed trials in a row (default 5).")
     @argument("--grid-points", help="Grid search: points per float parameter (log-spaced for log ones; default 5).")
     @argument("--grid-sample", action="store_true", help="Grid search: sample the grid when it exceeds --trials.")
@@ -230,6 +236,7 @@ class TuneMagics(Magics):
             enqueue=[*cmd.enqueue, *tune_object.pending()],
             start_from_defaults=cmd.start_from_defaults,
             warm_from=cmd.warm_from,
+            constraints=cmd.constraints,
         )
         tune_object.pending(clear=True)
         self._search_space = run.search_space
