@@ -124,6 +124,7 @@ MEASURE = """(sel) => {
             clientHeight: scroller.clientHeight, offsetHeight: scroller.offsetHeight,
             overflowX: getComputedStyle(scroller).overflowX} : null,
         tooWide, values: cells('hpmagic-value'), states: cells('hpmagic-state'),
+        toggles: [...dash.querySelectorAll('table.hpmagic-trials tr.hpmagic-row label.hpmagic-toggle')].map(box),
         numbersCut: cut(dash.querySelectorAll('td.hpmagic-number')),
         tabsCut: cut(dash.querySelectorAll('.hpmagic-explore .lm-TabBar-tabLabel')),
         tabs: [...dash.querySelectorAll('.hpmagic-explore .lm-TabBar-tabLabel')].map((el) => el.textContent),
@@ -173,9 +174,9 @@ def check_geometry(m: dict[str, Any], label: str) -> None:
     sc = m["scroller"]
     assert sc is not None, f"{label}: no table scroller"
     assert sc["right"] <= m["output"]["right"] + 1, (label, sc, m["output"])
-    for kind in ("values", "states"):
+    for kind in ("values", "states", "toggles"):
         assert m[kind], f"{label}: no {kind} cells"
-        for r in m[kind]:  # the objective and state columns are always inside the visible box
+        for r in m[kind]:  # the objective, state and output toggle columns are always inside the visible box
             assert sc["left"] - 1 <= r["left"] and r["right"] <= sc["right"] + 1, (label, kind, r, sc)
     if sc["scrollWidth"] > sc["clientWidth"] + 1:  # wider than the box: it scrolls, with a visible scrollbar
         assert sc["overflowX"] in ("auto", "scroll"), (label, sc)
@@ -235,6 +236,8 @@ def test_dashboard_layout_holds(page: Any, jupyter_lab: JupyterLab, n_params: in
         m = measure(page)
         label = f"{n_params} params at {width} px"
         check_geometry(m, label)
+        if n_params == 12 and width == 800:  # wider than the notebook: the scrollbar check above did apply
+            assert m["scroller"]["scrollWidth"] > m["scroller"]["clientWidth"] + 1, m["scroller"]
         assert m["tabs"] and m["tabsCut"] == [], f"{label}: tab labels cut: {m['tabsCut']} of {m['tabs']}"
         assert "Parameter vs objective" in m["tabs"]
         assert m["stop"]["disabled"], f"{label}: Stop is enabled on a finished study"
