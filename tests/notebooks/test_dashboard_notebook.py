@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,9 @@ CELLS = [
     "if x > 1.5:\n    raise ValueError('too far')\n-(x - 0.5) ** 2 + (kind == 'a')",
     "%tune_list",
     "%tune_show nb-dash",
+    "%%tune --strategy random --trials 3 --seed 0 --name nb-latest\n"
+    "import time\nx = tune.uniform(0, 1)\ntime.sleep(0.8)\nx",
+    "%tune_show",
 ]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -80,3 +84,13 @@ def test_tune_list_and_tune_show(executed):
     shown = [o for o in nb.cells[3].outputs if WIDGET_VIEW in o.get("data", {})]
     assert len(shown) == 1
     assert "nb-dash" in "".join(o["data"].get("text/html", "") for o in nb.cells[3].outputs if "data" in o)
+
+
+def test_tune_show_without_a_name_shows_the_latest_study_with_its_real_elapsed_time(executed):
+    nb, _ = executed
+    html = "".join(o["data"].get("text/html", "") for o in nb.cells[5].outputs if "data" in o)
+    assert "nb-latest" in html and "nb-dash" not in html
+    assert len([o for o in nb.cells[5].outputs if WIDGET_VIEW in o.get("data", {})]) == 1
+    # A stored study's dashboard shows how long it ran (3 trials of 0.8 s), not the time since it was loaded.
+    shown = [s["value"] for s in _by_class(_models(nb), "hpmagic-progress-text") if s["value"].startswith("3 trials")]
+    assert shown and all(re.fullmatch(r"3 trials · 0:0[2-5]", v) for v in shown), shown
