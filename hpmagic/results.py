@@ -302,13 +302,27 @@ def _mattered(study: Study) -> str | None:
     return text
 
 
+def _single_best(study: Study) -> Trial | None:
+    """The best trial; None for a multi-objective study, which has a front of them instead (``_front``)."""
+    return None if getattr(study, "is_multi_objective", False) else study.best_trial
+
+
+def _front(study: Study) -> list[Trial]:
+    """A multi-objective study's Pareto set ([] for a single-objective study)."""
+    if not getattr(study, "is_multi_objective", False):
+        return []
+    from hpmagic.pareto import pareto_trials
+
+    return pareto_trials(study.trials, study.directions)
+
+
 def overfitting_note(study: Study) -> tuple[str, bool] | None:
     """The best trial's validation and held-out test values side by side, and whether the gap looks too large.
 
     The gap is compared with the spread (standard deviation) of the validation values over the study: a gap well
     beyond what picking among noisy trials explains suggests the search has overfitted the validation set.
     """
-    best = study.best_trial
+    best = _single_best(study)
     if best is None or "test" not in best.user_attrs or best.value is None:
         return None
     test = float(best.user_attrs["test"])
@@ -335,16 +349,23 @@ def _header(study: Study) -> tuple[str, str]:
     done = sum(1 for t in study.trials if t.state is TrialState.COMPLETE)
     failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
     arrow = "maximize ↑" if study.direction == "maximize" else "minimize ↓"
+    if getattr(study, "is_multi_objective", False):
+        arrows = zip(study.objective_names, study.directions, strict=True)
+        arrow = ", ".join(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows)
     title = f"Study {study.name} · {study.strategy_name} · {arrow}"
     resource = getattr(study, "resource", None)
     if resource:
         title += f" · budget {resource[0]}..{resource[1]} per trial"
-    best = study.best_trial
+    best = _single_best(study)
     detail = f"{done} complete of {n} trials"
     if failed:
         detail += f" ({failed} failed)"
     if best is not None:
         detail += f" · best value {value_text(best)} (trial {best.number})"
+    front = _front(study)
+    if front:
+        numbers = _numbers([t.number for t in front])
+        detail += f" · Pareto front: {len(front)} trial{'s' if len(front) > 1 else ''} ({numbers})"
     if study.last_finish is not None and str(study.last_finish.reason) not in ("budget", "exhausted"):
         detail += f" · {end_word(study.last_finish.reason)}"
     return title, detail
@@ -384,9 +405,10 @@ def results_html(study: Study, limit: int = 20) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(p)}</th>" for p in [*fidelity, *params])
     body = []
-    best = study.best_trial
+    best = _single_best(study)
+    front = {t.number for t in _front(study)}
     for t in shown:
-        style = ' style="font-weight:bold"' if t is best else ""
+        style = ' style="font-weight:bold"' if t is best or t.number in front else ""
         state = (
             f'<span style="color:{_STATE_COLOURS.get(t.state, "#000")}" title="{esc(t.error or "")}">'
             f"{esc(t.state.value)}</span>"

@@ -4,7 +4,8 @@ It shows the study's name, strategy, direction and size; a progress bar with N o
 the best value and parameters; a live table sorted over every trial (a fixed number of rows, output one click away
 per row, opening below it at full width); a live convergence plot that keeps its aspect ratio; the failures grouped
 by cause; Stop and Pause controls (greyed out once they cannot act); and, once the study ends, a "Use best" button
-and tabs to explore the results.
+and tabs to explore the results (for a multi-objective study, first the Pareto front: click a point, "Use this
+trial").
 
 The layout holds for any study: the table takes the width it is given and scrolls sideways when many parameters
 need more (number, value and state first, so the objective stays in view; long values cut with the full text on
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hpmagic.display.pareto_tab import ParetoTab
 from hpmagic.display.view_model import DashboardModel, more_line, rows_html, trial_output
 from hpmagic.events import Event, StudyFinished, StudyPaused, StudyStarted, StudyUnpaused, TrialFinished, TrialStarted
 from hpmagic.fanova import MIN_TRIALS
@@ -139,16 +141,18 @@ STATIC_CSS = """
 """
 
 
-def static_copy(study: Study | None, png: bytes | None = None) -> dict[str, str]:
-    """The static copy of a dashboard: the results table and the plot as HTML, the table as text."""
+def static_copy(study: Study | None, png: bytes | None = None, pareto_png: bytes | None = None) -> dict[str, str]:
+    """The static copy of a dashboard: the results table and the plots (the convergence plot, and the Pareto front
+    of a multi-objective study) as HTML, the table as text."""
     if study is None:
         return {"text/plain": "", "text/html": ""}
     body = results_html(study)
-    if png:
-        body += (
-            f'<img alt="convergence plot" style="max-width:100%;height:auto" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
-        )
+    for alt, picture in (("convergence plot", png), ("Pareto front", pareto_png)):
+        if picture:
+            body += (
+                f'<img alt="{alt}" style="max-width:100%;height:auto" '
+                f'src="data:image/png;base64,{base64.b64encode(picture).decode()}"/>'
+            )
     return {
         "text/plain": results_text(study),
         "text/html": f'<div class="hpmagic-static"><style>{STATIC_CSS}</style>{body}</div>',
@@ -163,6 +167,7 @@ class Dashboard:
         min_interval: seconds between redraws of the text, progress and table.
         plot_interval: seconds between redraws of the live plot.
         on_use_best: called by the "Use best" button after the study; returns a message to show.
+        on_use_trial: called with a trial's number by the Pareto tab's "Use this trial"; returns a message to show.
         explore: add the exploration tabs when the study ends.
     """
 
@@ -173,6 +178,7 @@ class Dashboard:
         min_interval: float = 0.25,
         plot_interval: float = 1.0,
         on_use_best: Callable[[], str] | None = None,
+        on_use_trial: Callable[[int], str] | None = None,
         explore: bool = True,
     ) -> None:
         import ipywidgets as w
@@ -181,6 +187,8 @@ class Dashboard:
         self.min_interval = min_interval
         self.plot_interval = plot_interval
         self.on_use_best = on_use_best
+        self.on_use_trial = on_use_trial
+        self.pareto: ParetoTab | None = None  # the Pareto tab of a finished multi-objective study
         self.explore_enabled = explore
         self._lock = threading.RLock()
         self._last_text = 0.0
@@ -328,7 +336,8 @@ class Dashboard:
         }
 
     def _static_bundle(self) -> dict[str, Any]:
-        return static_copy(self.model.study, bytes(self.plot.value) if self.plot.value else None)
+        pareto = self.pareto.png if self.pareto is not None else None
+        return static_copy(self.model.study, bytes(self.plot.value) if self.plot.value else None, pareto)
 
     # -- controls ----------------------------------------------------------------------------------------------------
 
@@ -483,7 +492,11 @@ class Dashboard:
         study = self.model.study
         if study is None or not any(t.value is not None for t in study.trials):
             return
-        tabs: list[tuple[str, Any]] = [
+        tabs: list[tuple[str, Any]] = []
+        if getattr(study, "is_multi_objective", False):  # first: the front is what such a study is for
+            self.pareto = ParetoTab(study, self.on_use_trial)
+            tabs.append(("Pareto front", self.pareto.widget))
+        tabs += [
             ("Convergence", _image(lambda fig: plot.convergence(study, ax=fig.add_subplot(111)))),
             ("Parallel coordinates", _image(lambda fig: plot.parallel_coordinates(study, ax=fig.add_subplot(111)))),
         ]

@@ -46,7 +46,7 @@ class _Progress:
         parts = [f"{study.name} · {study.strategy_name} · {study.direction}", progress.text]
         if progress.failed:
             parts.append(f"{progress.failed} failed")
-        best = study.best_trial
+        best = None if getattr(study, "is_multi_objective", False) else study.best_trial
         if best is not None:
             params = ", ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
             parts.append(f"best {value_text(best)} ({params})")

@@ -156,6 +156,9 @@ class DashboardModel:
         if self.study is None:
             return ""
         arrow = "maximize ↑" if self.direction == "maximize" else "minimize ↓"
+        if self.multi_objective:
+            arrows = zip(self.study.objective_names, self.study.directions, strict=True)
+            arrow = ", ".join(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows)
         size = []
         total = self.tracker.total
         if total:
@@ -185,11 +188,32 @@ class DashboardModel:
             word = self.status
         return f"{self.tracker.failed} failed, {word}" if self.tracker.failed else word
 
+    @property
+    def multi_objective(self) -> bool:
+        return bool(getattr(self.study, "is_multi_objective", False))
+
     def best(self) -> Trial | None:
-        return self.study.best_trial if self.study is not None else None
+        """The best trial (None for a multi-objective study: it has a front of them, ``front()``)."""
+        if self.study is None or self.multi_objective:
+            return None
+        return self.study.best_trial
+
+    def front(self) -> list[Trial]:
+        """A multi-objective study's best trials: the Pareto set of its complete feasible trials."""
+        if self.study is None or not self.multi_objective:
+            return []
+        from hpmagic.pareto import pareto_trials
+
+        return pareto_trials(self.study.trials, self.study.directions)
 
     def best_text(self) -> str:
-        """The best value so far and its parameters."""
+        """The best value so far and its parameters (a multi-objective study: the trials on its Pareto front)."""
+        if self.multi_objective:
+            front = self.front()
+            if not front:
+                return "no complete trial yet"
+            listed = ", ".join(str(t.number) for t in front[:12]) + (", …" if len(front) > 12 else "")
+            return f"Pareto front: {len(front)} trial{'s' if len(front) > 1 else ''} ({listed})"
         best = self.best()
         if best is None:
             return "no complete trial yet"
@@ -220,12 +244,13 @@ class DashboardModel:
             return Table([], 0, sort_by, [])
         trials = list(self.study.trials)
         best_trial = self.best()
+        front = {t.number for t in self.front()}
         ordered = sort_trials(trials, sort_by, descending, self.direction)
         shown = ordered[: self.top_k]
         on_screen = {t.number for t in shown}
         running = [n for n in self.tracker.running if n not in on_screen]
         fidelity = self.fidelity()
-        rows = [self._row(t, t is best_trial, fidelity) for t in shown]
+        rows = [self._row(t, t is best_trial or t.number in front, fidelity) for t in shown]
         return Table(rows, len(trials), sort_by, running)
 
     def rows(self, sort_by: str = "value", descending: bool | None = None) -> list[Row]:

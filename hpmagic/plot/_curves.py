@@ -51,7 +51,8 @@ def learning_curves(study: Any, ax: Axes | None = None) -> Axes:
     Pruned trials are drawn in amber, so a scheduler's stops show where each curve ends.
     """
     ax = ax if ax is not None else _new_axes((7, 4))
-    curves = learning_curves_data(study.trials, getattr(study, "best_trial", None))
+    best = None if getattr(study, "is_multi_objective", False) else getattr(study, "best_trial", None)
+    curves = learning_curves_data(study.trials, best)
     ax.set_title(f"{_name(study)}: learning curves")
     ax.set_xlabel("step")
     ax.set_ylabel("reported value")
