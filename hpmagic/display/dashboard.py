@@ -307,8 +307,9 @@ class Dashboard:
         for button in (self.stop_button, self.pause_button):
             button.disabled = True
             button.button_style = ""  # greyed out: a finished study cannot be stopped or paused
-        best = self.model.best()
-        self.use_best_button.disabled = self.on_use_best is None or best is None
+        # A multi-objective study's "Use best" publishes the front's trial best on the primary objective.
+        has_best = self.model.best() is not None or bool(self.model.front())
+        self.use_best_button.disabled = self.on_use_best is None or not has_best
         if self.model.message and self.model.status not in ("finished", "timed out"):
             self.message.value = f"<pre>{html.escape(self.model.message)}</pre>"
         note = overfitting_note(self.model.study) if self.model.study is not None else None

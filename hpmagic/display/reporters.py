@@ -127,6 +127,7 @@ def make_reporter(
     *,
     top_k: int = 10,
     on_use_best: Callable[[], str] | None = None,
+    on_use_trial: Callable[[int], str] | None = None,
     background: bool = False,
 ) -> Any:
     """The live display for a run.
@@ -146,7 +147,7 @@ def make_reporter(
             if kind == "widgets" or _in_kernel():
                 from hpmagic.display.dashboard import Dashboard
 
-                return Dashboard(top_k=top_k, on_use_best=on_use_best)
+                return Dashboard(top_k=top_k, on_use_best=on_use_best, on_use_trial=on_use_trial)
         kind = "html" if _in_kernel() else "text"
     if background:
         return None

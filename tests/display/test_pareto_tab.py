@@ -85,7 +85,9 @@ def test_pareto_tab_comes_first_and_lays_a_button_over_each_drawn_point():
     assert positions[3][1] < positions[0][1] < positions[2][1]
     assert "Pareto front: 3 trials (0, 2, 3)" in dash.best.value
     assert "accuracy ↑, size ↓" in dash.header.value
-    assert dash.use_best_button.disabled  # a front has no single best trial: "Use this trial" picks one
+    assert dash.use_best_button.disabled  # nothing to call: this dashboard has no on_use_best
+    front_best = _Shown(on_use_best=lambda: "published").load(_study(POINTS))
+    assert not front_best.use_best_button.disabled  # the magic publishes the front's best on the primary
 
 
 def test_clicking_a_point_shows_its_trial_and_use_this_trial_publishes_it():
