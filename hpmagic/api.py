@@ -60,6 +60,8 @@ def optimize(
     start_from_defaults: bool = False,
     warm_from: str | None = None,
     constraints: Sequence[str | Callable[[dict[str, Any]], Any]] = (),
+    directions: Sequence[str] | Mapping[str, str] | None = None,
+    primary: str | int | None = None,
 ) -> Study:
     """Minimise (or maximise) ``fn`` over ``space`` and return the Study.
 
@@ -106,6 +108,13 @@ def optimize(
             or callables taking that same dict and returning a margin (``<= 0``: satisfied, else by how much it is
             missed). Each trial keeps its ``violations``; the best trial is the best feasible one, and bayes and
             evolution learn to avoid infeasible regions. Text that is not a comparison is an OptionError at once.
+        directions: several objectives: ``fn`` returns a tuple (or list) of numbers and ``directions`` gives each
+            one's direction by position (``["maximize", "minimize"]``; the objectives are named ``objective 0``,
+            ...), or ``fn`` returns a dict and ``directions`` maps its keys to directions
+            (``{"accuracy": "maximize", "latency": "minimize"}``). ``study.best_trials`` is then the Pareto set;
+            a result of another shape fails that trial and the study goes on.
+        primary: the objective (name or position) that ``Trial.value``, schedulers and ``tune.report`` speak of;
+            default the first.
     """
     if not callable(fn):
         raise OptionError(f"fn must be callable (a function of a dict of parameters), got {fn!r}")
@@ -137,6 +146,8 @@ def optimize(
         start_from_defaults=start_from_defaults,
         warm_from=warm_from,
         constraints=constraints,
+        directions=directions,
+        primary=primary,
     )
     tune.pending(clear=True)
     run.study.optimize(

@@ -20,6 +20,7 @@ from hpmagic.context import TrialContext
 from hpmagic.errors import CellError, HpmagicError, OptionError, SpaceError
 from hpmagic.marker_names import MarkerSite, find_markers
 from hpmagic.namespace import not_rebound, notebook_functions, rebind, unseen_readers
+from hpmagic.objectives import Shape, expression_shape
 from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial
 
@@ -56,6 +57,8 @@ class CellObjective:
     functions: tuple[str, ...] = ()
     reached: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: What the objective expression's syntax says of its shape: a count (tuple), dict keys, or None (one value).
+    shape: Shape = None
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
     _best_ns: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -214,9 +217,11 @@ def build_objective(
     body = tree.body
     if objective is not None:
         expression = _parse(objective, "<--objective>", "--objective", mode="eval")
+        shape = expression_shape(expression)
         objective_code = compile(expression, "<--objective>", "eval")
     elif body and isinstance(body[-1], ast.Expr):
         last = body[-1]
+        shape = expression_shape(last.value)
         body[-1] = ast.copy_location(ast.Assign(targets=[ast.Name(_RESULT, ast.Store())], value=last.value), last)
     else:
         raise CellError(
@@ -242,7 +247,7 @@ def build_objective(
         source=source,
         code=code,
         objective_code=objective_code,
-        space=Space({name: dim for name, (dim, _line) in dims.items()}),
+        space=Space({name: dim for name, (dim, _line) in dims.items()}, conditional=_conditional(sites)),
         sites=sites,
         dynamic=dynamic,
         user_ns=user_ns,
@@ -252,7 +257,13 @@ def build_objective(
         functions=tuple(sorted(functions)),
         reached=tuple(sorted(reached)),
         warnings=tuple(unseen_readers(user_ns, reached, assigned_in_cell)),
+        shape=shape,
     )
+
+
+def _conditional(sites: list[MarkerSite]) -> set[str]:
+    """Parameters whose markers sit in a branch of the cell: some configurations never use them."""
+    return {site.name for site in sites if site.conditional and site.name is not None}
 
 
 def _restore_state(tree: ast.Module, names: tuple[str, ...]) -> None:

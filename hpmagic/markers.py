@@ -22,6 +22,7 @@ from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int
 
 if TYPE_CHECKING:
     from hpmagic.study import Study
+    from hpmagic.trial import Trial
 
 __all__ = ["Tune", "tune"]
 
@@ -31,6 +32,7 @@ class Tune:
 
     def __init__(self) -> None:
         self.study: Study | None = None
+        self._chosen: Trial | None = None
         self._best_by_param: dict[str, Any] = {}
         #: Path of the study store that markers outside a study consult (set by the magic / ``%config``).
         self.storage_path: str | None = None
@@ -152,19 +154,23 @@ class Tune:
 
     @property
     def best(self) -> dict[str, Any]:
-        """Best parameters of the latest study run in this session (empty before any)."""
-        if self.study is None or self.study.best_trial is None:
-            return {}
-        return dict(self.study.best_trial.params)
+        """Best parameters of the latest study run in this session (empty before any). Of a multi-objective study:
+        the published trial's (the one chosen with "Use best", else the front's best on the primary objective)."""
+        trial = self._chosen or (self.study.primary_best if self.study is not None else None)
+        return {} if trial is None else dict(trial.params)
 
-    def _remember(self, study: Study) -> None:
-        """Make ``study`` the latest: its best values answer markers evaluated outside a study."""
+    def _remember(self, study: Study, chosen: Trial | None = None) -> None:
+        """Make ``study`` the latest: its best values (or those of ``chosen``, a trial of a multi-objective study's
+        front) answer markers evaluated outside a study."""
         self.study = study
-        if study.best_trial is not None:
-            self._best_by_param.update(study.best_trial.params)
+        self._chosen = chosen
+        trial = chosen or study.primary_best
+        if trial is not None:
+            self._best_by_param.update(trial.params)
 
     def _forget(self) -> None:
         self.study = None
+        self._chosen = None
         self._best_by_param.clear()
 
     # -- internals -------------------------------------------------------------------------------------------------

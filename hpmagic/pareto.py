@@ -173,18 +173,22 @@ def _hv(p: np.ndarray, ref: np.ndarray) -> float:
 
 def losses(trials: Sequence[Trial], directions: Sequence[Direction | str]) -> tuple[list[Trial], np.ndarray]:
     """``(used, matrix)``: the complete trials that have every objective's value, and their values in minimisation
-    form (a maximised objective's column negated), one row per trial in the order given."""
+    form (a maximised objective's column negated), one row per trial in the order given. With one direction, a
+    trial's ``value`` is its objective."""
     signs = np.array([Direction(d).sign for d in directions], dtype=float)
-    used = [
-        t
-        for t in trials
-        if t.state is TrialState.COMPLETE
-        and t.values is not None
-        and len(t.values) == len(signs)
-        and all(np.isfinite(t.values))
-    ]
-    matrix = np.array([t.values for t in used], dtype=float).reshape(len(used), len(signs)) * signs
+    rows = [(t, _values(t, len(signs))) for t in trials if t.state is TrialState.COMPLETE]
+    used = [t for t, v in rows if v is not None]
+    kept = [v for _, v in rows if v is not None]
+    matrix = np.array(kept, dtype=float).reshape(len(used), len(signs)) * signs
     return used, matrix
+
+
+def _values(trial: Trial, n: int) -> list[float] | None:
+    """A trial's objective values (its ``value`` alone in a single-objective study), if all are there and finite."""
+    values = trial.values if trial.values is not None or n != 1 else [trial.value]
+    if values is None or len(values) != n or not all(v is not None and np.isfinite(v) for v in values):
+        return None
+    return [float(v) for v in values if v is not None]
 
 
 def pareto_trials(trials: Sequence[Trial], directions: Sequence[Direction | str]) -> list[Trial]:

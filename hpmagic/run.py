@@ -13,6 +13,7 @@ from typing import Any
 
 from hpmagic.constraints import constraint_labels, parse_constraints
 from hpmagic.errors import OptionError
+from hpmagic.objectives import Shape, resolve_objectives
 from hpmagic.queue import check_configs, defaults_config, retries
 from hpmagic.refine import refine_space
 from hpmagic.samplers import Sampler
@@ -21,7 +22,6 @@ from hpmagic.space import Space
 from hpmagic.storage import Storage
 from hpmagic.strategies import SAMPLERS, SCHEDULERS, build_search, search_label
 from hpmagic.study import Study, as_scheduler, check_resource, check_seed, create_study
-from hpmagic.types import Direction
 from hpmagic.warm import warm_trials
 
 __all__ = ["Run", "build_run", "ends_by_itself"]
@@ -60,6 +60,10 @@ def build_run(
     storage: str | os.PathLike[str] | Storage | None = None,
     name: str | None = None,
     direction: str = "minimize",
+    directions: Sequence[str] | Mapping[str, str] | None = None,
+    named_objectives: Sequence[tuple[str, str]] = (),
+    primary: str | int | None = None,
+    objective_shape: Shape = None,
     seed: int | None = None,
     source: str | None = None,
     record_options: dict[str, Any] | None = None,
@@ -88,10 +92,17 @@ def build_run(
         constraints: comparisons such as ``"latency <= 10"`` (or, from the API, callables returning a margin, ``<= 0``
             when satisfied): checked here, evaluated after each trial; the best trial is chosen among feasible ones.
 
+        directions / named_objectives / primary / objective_shape: several objectives (see
+            ``hpmagic.objectives.resolve_objectives``): by position (``--directions max,min``), by name
+            (``--maximize NAME``, a directions dict), the primary one, and what the objective's syntax says.
+
     Raises:
         OptionError: with a one-line message that names the valid choices.
     """
-    direction = Direction.parse(direction)
+    objectives = resolve_objectives(
+        objective_shape, named=named_objectives, directions=directions, primary=primary, direction=direction
+    )
+    direction = objectives.direction
     check_seed(seed)
     checks = parse_constraints(constraints)
     search = _search(strategy, scheduler, options, prune)
@@ -136,12 +147,16 @@ def build_run(
         source=source,
         options=record_options,
         constraints=constraint_labels(checks),
+        objective_names=objectives.names,
+        directions=[str(d) for d in objectives.directions],
+        primary_index=objectives.primary,
     )
     study.constraint_checks = checks
     search_space = refine_space(study.space, study.trials, study.direction) if refine else None
     # A crash's interrupted trials run again first (a multi-fidelity schedule replays them by itself).
     search._sampler().retries = [] if isinstance(search, SegmentScheduler) else retries(study.trials, space)
     search._sampler().queued = queued
+    search._sampler().objectives = study.objectives
     return Run(study, search, n_trials, resource, search_space)
 
 

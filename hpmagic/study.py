@@ -34,6 +34,8 @@ from hpmagic.execution._run import finish as _finish
 from hpmagic.execution._run import none_objective, run_trial, thread_limit
 from hpmagic.execution._run import one_line as _one_line
 from hpmagic.known_stores import remember_store
+from hpmagic.objectives import Objectives
+from hpmagic.pareto import pareto_trials
 from hpmagic.results import results_html, results_text, trial_rows
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
@@ -159,6 +161,33 @@ class Study:
         return len(self._record.objective_names) > 1
 
     @property
+    def objectives(self) -> Objectives | None:
+        """How the trial runner reads a multi-objective study's values (None for a single objective)."""
+        if not self.is_multi_objective:
+            return None
+        return Objectives(tuple(self.objective_names), tuple(self.directions), self.primary_index)
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto set: complete feasible trials no other feasible trial beats on every objective (if no trial is
+        feasible, those with the least total violation), by number. One objective: the trials tied for the best."""
+        return pareto_trials(self.trials, self.directions)
+
+    @property
+    def primary_best(self) -> Trial | None:
+        """The feasible complete trial best on the primary objective (the earliest on ties): on the Pareto front.
+        In a single-objective study, the best trial."""
+        return self._best
+
+    def _several_objectives(self) -> str:
+        primary = self.objective_names[self.primary_index]
+        return (
+            f"study {self.name!r} has {len(self.objective_names)} objectives ({', '.join(self.objective_names)}), so "
+            f"no single best trial: use study.best_trials (the Pareto set), or study.primary_best (the best on "
+            f"{primary})"
+        )
+
+    @property
     def tabs(self) -> tuple[str, ...]:
         """Extra dashboard tabs its strategy declares (``partial_dependence`` for bayes, ``pbt_schedule`` for pbt)."""
         return strategy_tabs(self.strategy_name)
@@ -173,7 +202,10 @@ class Study:
     @property
     def best_trial(self) -> Trial | None:
         """The complete trial with the best value (the earliest on ties), or None. In a study with constraints,
-        the best of the feasible trials: None while no trial satisfies every constraint."""
+        the best of the feasible trials: None while no trial satisfies every constraint. A multi-objective study
+        has none: it raises ValueError pointing to ``best_trials``."""
+        if self.is_multi_objective:
+            raise ValueError(self._several_objectives())
         return self._best
 
     @property
@@ -189,6 +221,8 @@ class Study:
         return value
 
     def _require_best(self) -> Trial:
+        if self.is_multi_objective:
+            raise ValueError(self._several_objectives())
         if self._best is None:
             least = least_violating(self.trials)
             if least is not None:
@@ -255,6 +289,8 @@ class Study:
 
     def __repr__(self) -> str:
         best = "" if self._best is None else f", best_value={self._best.value:.6g}"
+        if self.is_multi_objective:
+            best = f", {len(self.best_trials)} on the Pareto front of {', '.join(self.objective_names)}"
         return f"<Study {self.name!r}: {len(self.trials)} trials, {self.direction}{best}>"
 
     def summary(self) -> str:
@@ -555,6 +591,7 @@ class Study:
             timeout=limit,
             timeout_reason=why,
             constraints=self.constraint_checks,
+            objectives=self.objectives,
         )
         self._complete(trial, search, objective, emit)
         return trial
@@ -680,6 +717,7 @@ class Study:
                         timeout=limit,
                         timeout_reason=why,
                         constraints=tuple(self.constraint_checks),
+                        objectives=self.objectives,
                     )
                 )
                 running[trial.number] = trial
@@ -742,6 +780,7 @@ def _adopt(trial: Trial, ran: Trial) -> None:
     for name in (*fields, "started_at", "finished_at"):
         setattr(trial, name, getattr(ran, name))
     trial.violations = ran.violations
+    trial.values = ran.values
     trial.user_attrs.update(ran.user_attrs)
 
 

@@ -50,6 +50,7 @@ class TrialJob:
     timeout: float | None = None
     timeout_reason: str = "--trial-timeout"
     constraints: tuple[Any, ...] = ()  # hpmagic.constraints.Constraint: evaluated after the trial, on the worker
+    objectives: Any = None  # hpmagic.objectives.Objectives of a multi-objective study: the worker reads every value
 
 
 @dataclass
@@ -339,6 +340,7 @@ def _run_on_worker(
             timeout=job.timeout,
             timeout_reason=job.timeout_reason,
             constraints=job.constraints,
+            objectives=job.objectives,
         )
     try:
         address = get_worker().address

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from hpmagic.capture import capture_output
 from hpmagic.constraints import MARGINS, Constraint, ConstraintError, function_namespace, violations_of
 from hpmagic.context import TrialContext, TrialPruned
+from hpmagic.objectives import Objectives
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial, TrialState
@@ -105,6 +106,7 @@ def run_trial(
     policy: Policy,
     *,
     budget: int | None = None,
+    objectives: Objectives | None = None,
     snapshots: SnapshotStore | None = None,
     resume_from: int | None = None,
     repeats: int = 1,
@@ -168,7 +170,7 @@ def run_trial(
         finish(trial, TrialState.FAILED, error=one_line(error), traceback=user_traceback(error))
     else:
         try:
-            finish_values(trial, raws, ctx.test_values)
+            finish_values(trial, raws, ctx.test_values, objectives)
         except BaseException as exc:  # noqa: BLE001 - a value whose methods raise is the user's problem, not ours
             finish(trial, TrialState.FAILED, error=f"the objective's value could not be read: {one_line(exc)}")
         if margins and trial.state is TrialState.COMPLETE:
@@ -207,16 +209,29 @@ def storable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def finish_values(trial: Trial, raws: list[Any], tests: list[float]) -> None:
-    """The trial's value: the mean over its repeats (with their spread kept), and its held-out test value."""
+def finish_values(trial: Trial, raws: list[Any], tests: list[float], objectives: Objectives | None = None) -> None:
+    """The trial's value: the mean over its repeats (with their spread kept), and its held-out test value.
+
+    With several ``objectives`` each one's mean is in ``trial.values`` and ``value`` is the primary's (its spread
+    over the repeats is the one kept).
+    """
     values = []
+    columns: list[list[float]] = []
     for i, raw in enumerate(raws):
-        value, problem = objective_value(raw)
+        if objectives is not None and objectives.several:
+            several, problem = objectives.read(raw)
+            value = None if several is None else several[objectives.primary]
+            if several is not None:
+                columns.append(several)
+        else:
+            value, problem = objective_value(raw)
         if value is None:
             where = f" (repeat {i}, tune.seed={i})" if len(raws) > 1 else ""
             finish(trial, TrialState.FAILED, error=f"{problem}{where}")
             return
         values.append(value)
+    if columns:
+        trial.values = [mean_and_std(list(column))[0] for column in zip(*columns, strict=True)]
     mean, std = mean_and_std(values)
     if len(values) > 1:
         trial.user_attrs["values"] = values
@@ -265,7 +280,13 @@ def _objective_value(raw: Any) -> tuple[float | None, str | None]:
                 pass
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         shown = safe_repr(raw, 80)
-        return None, f"the objective must be a real number, got {type(raw).__name__} {shown}"
+        hint = ""
+        if isinstance(raw, tuple | list | dict) and len(raw) > 1:
+            hint = (
+                f"; for {len(raw)} objectives declare their directions (--directions min,max or --maximize/--minimize "
+                "NAME per dict key; directions= in hpmagic.optimize)"
+            )
+        return None, f"the objective must be a real number, got {type(raw).__name__} {shown}{hint}"
     try:
         value = float(value)
     except OverflowError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import math
 import re
@@ -11,6 +12,7 @@ from typing import Any
 from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_SIZE, MAX_TRIALS
 from hpmagic.constraints import parse_constraints
 from hpmagic.errors import OptionError
+from hpmagic.objectives import parse_directions
 from hpmagic.samplers._grid import MAX_GRID_POINTS
 from hpmagic.strategies import SCHEDULERS, STRATEGIES
 
@@ -78,6 +80,11 @@ class TuneCommand:
     start_from_defaults: bool = False
     warm_from: str | None = None
     constraints: tuple[str, ...] = ()
+    #: Several objectives: ``(direction, name)`` per ``--maximize NAME`` / ``--minimize NAME`` in the order given,
+    #: the directions by position (``--directions max,min``), and ``--primary NAME``.
+    named_objectives: tuple[tuple[str, str], ...] = ()
+    directions: tuple[str, ...] = ()
+    primary: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -165,9 +172,14 @@ class TuneCommand:
     @classmethod
     def from_args(cls, args: Any, defaults: Any) -> TuneCommand:
         """Build from parsed magic arguments; ``defaults`` carries the configured values (``%config TuneMagics``)."""
-        direction = "maximize" if args.maximize else "minimize"
-        if args.maximize and args.minimize:
+        named = tuple(getattr(args, "named_objectives", None) or ())
+        bare = {d for d, name in named if name is None}
+        direction = "maximize" if "maximize" in bare else "minimize"
+        if len(bare) > 1:
             raise OptionError("--maximize and --minimize exclude each other; pick one")
+        named = tuple((d, str(unquote(name)).strip()) for d, name in named if name is not None)
+        if any(not name for _, name in named):
+            raise OptionError("--maximize/--minimize take the name of an objective (a key of the dict objective)")
         return cls(
             strategy=(args.strategy or defaults.strategy).strip().lower(),
             n_trials=_int_option("--trials", args.trials),
@@ -204,11 +216,25 @@ class TuneCommand:
             start_from_defaults=bool(args.start_from_defaults),
             warm_from=unquote(args.warm_from),
             constraints=tuple(str(unquote(text)).strip() for text in getattr(args, "constraint", None) or ()),
+            named_objectives=named,
+            directions=parse_directions(unquote(args.directions)) if args.directions is not None else (),
+            primary=unquote(args.primary).strip() if args.primary is not None else None,  # type: ignore[union-attr]
         )
 
     def options(self) -> dict[str, Any]:
         """The command as a plain dict (stored with the study)."""
         return asdict(self)
+
+
+class ObjectiveDirection(argparse.Action):
+    """``--maximize`` / ``--minimize``: bare, the direction of the one objective; with a NAME (repeatable), the
+    direction of that key of a dict objective. Keeps ``(direction, NAME or None)`` in the order given."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+        named = list(getattr(namespace, "named_objectives", None) or [])
+        named.append((self.dest, values))
+        namespace.named_objectives = named
 
 
 def parse_options(text: str | None) -> tuple[tuple[str, Any], ...]:

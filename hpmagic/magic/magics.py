@@ -16,13 +16,14 @@ from hpmagic.display import HTMLReporter, make_reporter, results_html, results_t
 from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.execution import close_local_clusters, make_executor
-from hpmagic.magic.command import TuneCommand, unquote
+from hpmagic.magic.command import ObjectiveDirection, TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
 from hpmagic.notebook_origin import notebook_path
 from hpmagic.run import build_run
 from hpmagic.storage import Storage
 from hpmagic.strategies import SCHEDULERS, STRATEGIES, strategy_help
 from hpmagic.study import Study, load_study
+from hpmagic.trial import TrialState
 
 __all__ = ["TuneMagics", "parse_tune_line"]
 
@@ -89,8 +90,28 @@ class TuneMagics(Magics):
     @argument("--timeout", "-t", help="Stop after this long, e.g. 90s, 10m, 1h (whichever comes first).")
     @argument("--trial-timeout", help="Interrupt (and fail) a trial that runs longer than this, e.g. 5m.")
     @argument("--seed", help="Random seed: the same seed gives the same sequence of configurations.")
-    @argument("--maximize", action="store_true", help="Maximize the objective.")
-    @argument("--minimize", action="store_true", help="Minimize the objective (the default).")
+    @argument(
+        "--maximize",
+        nargs="?",
+        metavar="NAME",
+        action=ObjectiveDirection,
+        help="Maximize the objective; with NAME (repeatable), that key of a dict objective (several objectives).",
+    )
+    @argument(
+        "--minimize",
+        nargs="?",
+        metavar="NAME",
+        action=ObjectiveDirection,
+        help="Minimize the objective (the default); with NAME (repeatable), that key of a dict objective.",
+    )
+    @argument(
+        "--directions",
+        help="Directions of a tuple objective's values by position, e.g. max,min (several objectives).",
+    )
+    @argument(
+        "--primary",
+        help="Several objectives: the one schedulers, tune.report and single-value views use (default the first).",
+    )
     @argument(
         "--objective", "-o", help="Expression evaluated after the cell as the objective, instead of its last line."
     )
@@ -166,10 +187,16 @@ class TuneMagics(Magics):
         for warning in objective.warnings:
             print(f"hpmagic: {warning}")
         search_space = self._search_space
+
+        def use_best(number: int | None = None) -> str:
+            """Publish the best trial, or trial ``number`` (a multi-objective study's pick from its front)."""
+            return self._publish(cmd, study, objective, number)
+
         reporter = make_reporter(
             self.display,
             top_k=self.table_rows,
-            on_use_best=lambda: self._publish(cmd, study, objective),
+            on_use_best=use_best,
+            on_use_trial=use_best,  # the Pareto tab's "Use this trial"
             background=cmd.background,
         )
 
@@ -229,6 +256,10 @@ class TuneMagics(Magics):
             storage=self._store(cmd.storage),
             name=cmd.name or default_study_name(cell),
             direction=cmd.direction,
+            named_objectives=cmd.named_objectives,
+            directions=cmd.directions or None,
+            primary=cmd.primary,
+            objective_shape=objective.shape,
             seed=cmd.seed,
             source=cell,
             record_options={**cmd.options(), "notebook": notebook_path(user_ns)},
@@ -249,13 +280,18 @@ class TuneMagics(Magics):
             store = self._stores[key] = Storage(key)
         return store
 
-    def _publish(self, cmd: TuneCommand, study: Study, objective: Any) -> str:
+    def _publish(self, cmd: TuneCommand, study: Study, objective: Any, number: int | None = None) -> str:
         """Put the best trial's variables, ``tune.best`` and ``tune.study`` (and ``--out``) in the namespace.
 
-        Returns a sentence saying what was published (the dashboard's "Use best" shows it).
+        A multi-objective study has no single best: trial ``number`` when the user picked one (of its Pareto
+        front, say), else the front's trial best on the primary objective. Returns a sentence saying what was
+        published (the dashboard's "Use best" shows it).
         """
         ns = self._user_ns
-        best = study.best_trial
+        chosen = next((t for t in study.trials if t.number == number), None) if number is not None else None
+        if number is not None and (chosen is None or chosen.state is not TrialState.COMPLETE):
+            return f"trial {number} is not a complete trial of study {study.name!r}; nothing was published"
+        best = chosen or study.primary_best
         variables = objective.best_variables if best is not None and objective.best_number == best.number else None
         if best is not None and variables is None:
             # The best trial ran in an earlier session (a resumed study): rebuild its variables once.
@@ -266,7 +302,7 @@ class TuneMagics(Magics):
                 print(f"hpmagic: could not rebuild the best trial's variables ({type(exc).__name__}: {exc})")
         if variables:
             ns.update(variables)
-        tune_object._remember(study)
+        tune_object._remember(study, chosen)
         if cmd.storage != ":memory:":
             tune_object.storage_path = os.path.abspath(os.path.expanduser(cmd.storage))
         if cmd.out:
@@ -274,7 +310,10 @@ class TuneMagics(Magics):
         if best is None:
             return "no complete trial to publish"
         names = ", ".join(sorted(variables or {})) or "no variables"
-        return f"published trial {best.number}: tune.best and {names}"
+        why = ""
+        if study.is_multi_objective and chosen is None:
+            why = f" (of the Pareto front, the best on {study.objective_names[study.primary_index]})"
+        return f"published trial {best.number}{why}: tune.best and {names}"
 
     @magic_arguments()
     @argument("name", nargs="*", help="The study's name (default: the newest study in the store).")

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hpmagic.objectives import Objectives
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 from hpmagic.types import Direction
@@ -78,6 +79,9 @@ class Sampler(abc.ABC):
     queued: list[dict[str, Any]]
     #: Configurations of trials a crash interrupted, run again first on ``--resume`` (see ``take_queued``).
     retries: list[dict[str, Any]]
+    #: A multi-objective study's objectives (set by the run builder; None: one objective). ``trial.value`` is then
+    #: the primary objective's, ``trial.values`` holds them all: a sampler that models results may use them.
+    objectives: Objectives | None = None
 
     space: Space
     direction: Direction
