@@ -122,11 +122,6 @@ def hypervolume_at(points: Sequence[Sequence[float]], budget: int, reference: Se
     return float(hypervolume(first, np.asarray(reference, dtype=float)))
 
 
-def front_hypervolume(problem: MOProblem) -> float | None:
-    """The most any run can reach: the hypervolume of the true front, when the problem knows it."""
-    return hypervolume_at(problem.front(), 10**9, problem.reference) if problem.front is not None else None
-
-
 def _f(x: float) -> str:
     return f"{x:.3f}"
 
@@ -138,7 +133,7 @@ def report(results: list[dict[str, Any]], budgets: Sequence[int], seeds: int) ->
     summary: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(r["problem"] for r in results):
         problem = mo_problems.get(name)
-        best = front_hypervolume(problem)
+        best = problem.best_hypervolume
         bound = f"; the true front's hypervolume is {best:.3f}" if best is not None else "; its true front is unknown"
         lines += [
             f"### {name}: {problem.description}",
