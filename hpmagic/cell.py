@@ -247,7 +247,7 @@ def build_objective(
         source=source,
         code=code,
         objective_code=objective_code,
-        space=Space({name: dim for name, (dim, _line) in dims.items()}),
+        space=Space({name: dim for name, (dim, _line) in dims.items()}, conditional=_conditional(sites)),
         sites=sites,
         dynamic=dynamic,
         user_ns=user_ns,
@@ -259,6 +259,11 @@ def build_objective(
         warnings=tuple(unseen_readers(user_ns, reached, assigned_in_cell)),
         shape=shape,
     )
+
+
+def _conditional(sites: list[MarkerSite]) -> set[str]:
+    """Parameters whose markers sit in a branch of the cell: some configurations never use them."""
+    return {site.name for site in sites if site.conditional and site.name is not None}
 
 
 def _restore_state(tree: ast.Module, names: tuple[str, ...]) -> None:

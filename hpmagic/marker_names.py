@@ -11,6 +11,7 @@ caller's source.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import linecache
 from dataclasses import dataclass
 from types import FrameType
@@ -36,6 +37,8 @@ class MarkerSite:
         in_loop: inside a loop or comprehension (of the same scope).
         in_function: inside a function, lambda or class body: created only when that code runs.
         source: where the name comes from: ``name=``, ``variable``, ``keyword``, ``key`` (a dict key) or ``""``.
+        conditional: in a branch (``if``/``else``, a conditional expression, the right of ``and``/``or``, an
+            ``except`` or ``case``): some configurations never reach it, so a grid must not vary it for them.
     """
 
     call: ast.Call
@@ -46,6 +49,7 @@ class MarkerSite:
     in_loop: bool
     in_function: bool
     source: str = ""
+    conditional: bool = False
 
     @property
     def line(self) -> int:
@@ -76,11 +80,12 @@ def find_markers(tree: ast.AST) -> list[MarkerSite]:
     """Every marker call in ``tree``, in source order."""
     sites: list[MarkerSite] = []
 
-    def visit(node: ast.AST, parents: tuple[ast.AST, ...], in_loop: bool, in_function: bool) -> None:
+    def visit(node: ast.AST, parents: tuple[ast.AST, ...], in_loop: bool, in_function: bool, branch: bool) -> None:
         kind = marker_kind(node)
         if kind is not None:
             assert isinstance(node, ast.Call)
-            sites.append(_site(node, kind, parents, in_loop, in_function))
+            site = _site(node, kind, parents, in_loop, in_function)
+            sites.append(dataclasses.replace(site, conditional=branch) if branch else site)
         child_loop = in_loop or isinstance(node, _LOOPS)
         child_function = in_function or isinstance(node, _SCOPES)
         if isinstance(node, _SCOPES):
@@ -88,11 +93,24 @@ def find_markers(tree: ast.AST) -> list[MarkerSite]:
         for child in ast.iter_child_nodes(node):
             # A loop's iterable is evaluated once; only its body repeats.
             repeats = child_loop and not (isinstance(node, (ast.For, ast.AsyncFor)) and child is node.iter)
-            visit(child, (*parents, node), repeats, child_function)
+            visit(child, (*parents, node), repeats, child_function, branch or _in_branch(node, child))
 
-    visit(tree, (), False, False)
+    visit(tree, (), False, False, False)
     sites.sort(key=lambda s: (s.call.lineno, s.call.col_offset))
     return sites
+
+
+def _in_branch(node: ast.AST, child: ast.AST) -> bool:
+    """Whether ``child`` of ``node`` runs only for some executions of ``node`` (a branch, not the condition)."""
+    if isinstance(node, (ast.If, ast.IfExp, ast.While)):
+        return child is not node.test
+    if isinstance(node, ast.BoolOp):
+        return child is not node.values[0]
+    if isinstance(node, (ast.Try, ast.TryStar)):
+        return child not in node.body and child not in node.finalbody
+    if isinstance(node, ast.Match):
+        return child is not node.subject
+    return isinstance(node, ast.comprehension) and child in node.ifs
 
 
 def _site(call: ast.Call, kind: str, parents: tuple[ast.AST, ...], in_loop: bool, in_function: bool) -> MarkerSite:

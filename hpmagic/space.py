@@ -11,7 +11,7 @@ import hashlib
 import math
 import numbers
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -395,7 +395,11 @@ class Space(Mapping[str, Dimension]):
     created at run time (markers in loops) are not in it; strategies sample those on demand.
     """
 
-    def __init__(self, dims: Mapping[str, Dimension] | Sequence[Dimension] = ()) -> None:
+    def __init__(
+        self, dims: Mapping[str, Dimension] | Sequence[Dimension] = (), conditional: Iterable[str] = ()
+    ) -> None:
+        """``conditional`` names the parameters that only some configurations use (markers in a branch of the
+        cell): a grid enumerates their values only for trials that use them."""
         self._dims: dict[str, Dimension] = {}
         if isinstance(dims, Mapping):
             items = list(dims.items())
@@ -414,6 +418,7 @@ class Space(Mapping[str, Dimension]):
             if name in self._dims:
                 raise SpaceError(f"parameter {name!r} is defined twice; give each marker its own name")
             self._dims[name] = dim if dim.name == name else dim.with_name(name)
+        self.conditional = frozenset(name for name in conditional if name in self._dims)
 
     def __getitem__(self, name: str) -> Dimension:
         return self._dims[name]

@@ -3,6 +3,12 @@
 The grid is never built in memory. A combination is a flat index in ``[0, size)`` read as a mixed-radix number
 whose digits are positions in each dimension's grid (the last dimension varies fastest, as in
 ``itertools.product``), so a grid of 10**12 combinations costs nothing until a point is asked for.
+
+Conditional parameters (markers in a branch of the cell, ``gamma = tune.choice(...) if kernel == "rbf" else
+"scale"``) are the slowest digits: a trial that ran without one stands for every value of it (``tell``), and by the
+time the grid gets to their second value, the trials that skipped them have long finished. With trials in flight,
+a combination that agrees with a running one on every other parameter waits while another is free (it may be the
+same configuration).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ MAX_UNBOUNDED_GRID = 1_000_000
 _RAN = (TrialState.COMPLETE, TrialState.PRUNED)
 # Rejection draws before falling back to a scan for a free index (only reached when nearly everything is taken).
 _MAX_REJECTIONS = 64
+# Free combinations looked at for one that cannot be a running trial's configuration, before taking the first.
+_MAX_DEFERRED = 4096
 
 
 class GridSampler(Sampler):
@@ -70,7 +78,11 @@ class GridSampler(Sampler):
         """
         # Size first, from Space.grid_size, so a hopeless grid is refused before anything else is built.
         self.size = self.space.grid_size(self.points)
-        self._names = list(self.space)
+        conditional: frozenset[str] = getattr(self.space, "conditional", frozenset())
+        self._names = sorted(self.space, key=lambda name: name not in conditional)  # conditional ones vary slowest
+        self._fixed = [i for i, name in enumerate(self._names) if name not in conditional] if conditional else None
+        self._flight: dict[int, tuple[int, ...]] = {}  # trials asked and not told: their unconditional digits
+        self._waited: tuple[object, bool] = (None, False)
         # Integer dimensions as ranges: a tune.int with 10**8 values costs nothing until a point is asked for.
         self._values = [_grid_values(self.space[name], self.points) for name in self._names]
         self._radices = [len(v) for v in self._values]
@@ -101,23 +113,47 @@ class GridSampler(Sampler):
         Raises:
             RuntimeError: when the grid is exhausted; the study loop checks ``is_exhausted()`` first.
         """
-        if self.is_exhausted():
+        self._refresh_claims()
+        if self._all_taken():
             raise RuntimeError("the grid is exhausted: every combination was tried (check is_exhausted() first)")
         flat = self._next_random() if self.sample else self._next_in_order()
         self._given.add(flat)
         self.n_asked += 1
+        if self._fixed is not None:
+            self._flight[number] = self._key(flat)
         return self._decode(flat)
 
     def tell(self, trial: Trial) -> None:
         """A trial that did not use some parameters (a branch of the cell skipped their markers) stands for every
         combination that differs only in those: they are not run again. Only a trial that ran to its end says which
         parameters its configuration uses (a failed one may have stopped before a marker)."""
+        self._flight.pop(trial.number, None)
         if trial.state in _RAN and any(name not in trial.params for name in self._names):
             self._given.update(f for f in self._equivalents(trial.params) if not self._taken(f))
 
     def is_exhausted(self) -> bool:
+        """Every combination was tried, or (with conditional parameters) every one left may be the configuration
+        of a trial in flight: then nothing more is asked until those trials are told, which says what they used."""
         self._refresh_claims()
+        return self._all_taken() or self._waiting()
+
+    def _all_taken(self) -> bool:
         return len(self._done) + len(self._given) >= self.size
+
+    def _waiting(self) -> bool:
+        if not self._flight or (self.sample and self.size > _PERMUTE_MAX):
+            return False
+        state = (len(self._given), tuple(self._flight))
+        if self._waited[0] != state:  # the loop asks often; the answer changes only with ask, tell and claims
+            running = set(self._flight.values())
+            order = self._visit_order()
+            waiting = True
+            for seen, flat in enumerate(order):
+                if seen >= _MAX_DEFERRED or (not self._taken(flat) and self._key(flat) not in running):
+                    waiting = False
+                    break
+            self._waited = (state, waiting)
+        return self._waited[1]
 
     def share_claims(self, key: object, claimed: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
         """Skip configurations that other processes running the same study take (the study's store tells).
@@ -143,19 +179,27 @@ class GridSampler(Sampler):
     def _taken(self, flat: int) -> bool:
         return flat in self._done or flat in self._given
 
+    def _visit_order(self) -> Iterable[int]:
+        """The combinations from the cursor on, in the order they are visited (not for rejection sampling)."""
+        if not self.sample:
+            return range(self._cursor, self.size)
+        if self._order is None:
+            # One seeded permutation: the order is the same on resume, and the history's points are skipped.
+            self._order = self.rng.permutation(self.size)
+        return (int(self._order[i]) for i in range(self._cursor, self.size))
+
     def _next_in_order(self) -> int:
         while self._taken(self._cursor):
             self._cursor += 1
-        return self._cursor
+        return self._free(self._visit_order())
 
     def _next_random(self) -> int:
         if self.size <= _PERMUTE_MAX:
-            # One seeded permutation: the order is the same on resume, and the history's points are skipped.
             if self._order is None:
                 self._order = self.rng.permutation(self.size)
             while self._taken(int(self._order[self._cursor])):
                 self._cursor += 1
-            return int(self._order[self._cursor])
+            return self._free(self._visit_order())
         for _ in range(_MAX_REJECTIONS):
             # One uniform digit per dimension is one uniform combination, and works for sizes beyond int64.
             flat = 0
@@ -171,15 +215,43 @@ class GridSampler(Sampler):
                 return candidate
         raise AssertionError("unreachable: is_exhausted() was False")  # pragma: no cover
 
+    def _free(self, order: Iterable[int]) -> int:
+        """The first combination of ``order`` not taken, passing over those that may be the configuration of a
+        trial in flight (equal on its unconditional parameters) while a later one is free. ``order`` starts with a
+        free combination."""
+        first = None
+        running = set(self._flight.values())
+        for seen, flat in enumerate(order):
+            if seen >= _MAX_DEFERRED:
+                break
+            if self._taken(flat):
+                continue
+            if not running or self._key(flat) not in running:
+                return flat
+            first = flat if first is None else first
+        assert first is not None
+        return first
+
     # -- flat index <-> configuration ----------------------------------------------------------------------------
 
-    def _decode(self, flat: int) -> dict[str, Any]:
+    def _digits(self, flat: int) -> list[int]:
         digits = []
         for radix in reversed(self._radices):
             flat, digit = divmod(flat, radix)
             digits.append(digit)
         digits.reverse()
-        return {name: values[d] for name, values, d in zip(self._names, self._values, digits, strict=True)}
+        return digits
+
+    def _key(self, flat: int) -> tuple[int, ...]:
+        """The digits of the parameters every configuration uses."""
+        digits = self._digits(flat)
+        return tuple(digits[i] for i in self._fixed or ())
+
+    def _decode(self, flat: int) -> dict[str, Any]:
+        values = {
+            name: values[d] for name, values, d in zip(self._names, self._values, self._digits(flat), strict=True)
+        }
+        return {name: values[name] for name in self.space}  # in the cell's order
 
     def _flat_of(self, params: Mapping[str, Any]) -> int | None:
         """The flat index of a past trial's configuration, or None if it is not a point of this grid."""
