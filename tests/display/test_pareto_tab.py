@@ -161,3 +161,26 @@ def test_static_copy_carries_the_pareto_plot_and_single_objective_studies_have_n
     titles = [single.explore.get_title(i) for i in range(len(single.explore.children))]
     assert "Pareto front" not in titles and single.pareto is None
     assert 'alt="Pareto front"' not in single._static_bundle()["text/html"]
+
+
+def test_a_live_optimize_study_gets_the_tab_and_use_this_trial():
+    import hpmagic
+    from hpmagic import tune
+
+    used = []
+    dash = _Shown(min_interval=0, plot_interval=0, on_use_trial=lambda n: used.append(n) or f"published trial {n}")
+    study = hpmagic.optimize(
+        lambda p: (p["a"], (1 - p["a"]) ** 2 + p["b"]),
+        {"a": tune.uniform(0, 1), "b": tune.uniform(0, 1)},
+        strategy="random",
+        n_trials=8,
+        seed=0,
+        directions=["minimize", "minimize"],
+        reporters=[dash],
+    )
+    assert dash.explore.get_title(0) == "Pareto front" and set(dash.pareto.points) == set(range(8))
+    front = [t.number for t in study.best_trials]
+    assert f"Pareto front: {len(front)} trial" in dash.best.value
+    dash.pareto.points[front[-1]].click()
+    dash.pareto.use_button.click()
+    assert used == [front[-1]]

@@ -149,3 +149,26 @@ def test_front_is_exactly_the_feasible_nondominated_points(rows, dx, dy):
         corner = (xs[k], ys[k])
         for nb in ((xs[k - 1], ys[k - 1]), (xs[k + 1], ys[k + 1])):
             assert _dominates(nb, corner, signs) or tuple(nb) == corner
+
+
+def test_a_real_optimize_study_with_a_constraint():
+    import hpmagic
+    from hpmagic import tune
+
+    study = hpmagic.optimize(
+        lambda p: {"acc": p["a"], "size": p["a"] ** 2 + p["b"]},
+        {"a": tune.uniform(0, 1), "b": tune.uniform(0, 1)},
+        strategy="random",
+        n_trials=25,
+        seed=1,
+        directions={"acc": "maximize", "size": "minimize"},
+        constraints=["size <= 1.0"],
+    )
+    ax = pareto_front(study, ax=_ax())
+    by_number = {t.number: t for t in study.trials}
+    data = pareto_data(study)
+    assert set(data.front_numbers) == {t.number for t in study.best_trials}
+    assert _offsets(ax, "front") == {tuple(by_number[n].values) for n in data.front_numbers}
+    assert _offsets(ax, "infeasible") == {tuple(t.values) for t in study.trials if not t.feasible}
+    assert all(t.values[1] > 1.0 for t in study.trials if not t.feasible) and not all(t.feasible for t in study.trials)
+    assert ax.get_xlabel() == "acc (maximize ↑)" and ax.get_ylabel() == "size (minimize ↓)"
