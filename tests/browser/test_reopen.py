@@ -62,6 +62,19 @@ def _check_reopened(page: Any, label: str) -> None:
     assert NAME in static.inner_text() and "6 complete of 6 trials" in static.inner_text(), static.inner_text()
     image = static.locator("img")
     assert image.count() == 1 and image.evaluate("img => img.complete && img.naturalWidth > 0"), label
+    # After the restart, nothing pushes digits off the trial numbers, and the copy fits its output area.
+    fit = static.evaluate(
+        """(el) => {
+            const area = el.closest('.jp-OutputArea-output').getBoundingClientRect();
+            const rows = [...el.querySelectorAll('table tr')].slice(1);
+            return {numbers: rows.map((tr) => tr.cells[0]).filter((td) => td.scrollWidth > td.clientWidth + 1
+                        || td.textContent.trim() !== String(Number(td.textContent))).map((td) => td.textContent),
+                    rows: rows.length,
+                    wide: [...el.querySelectorAll('*')].filter((c) => c.getBoundingClientRect().right > area.right + 1)
+                        .map((c) => c.tagName)};
+        }"""
+    )
+    assert fit["rows"] == 6 and fit["numbers"] == [] and fit["wide"] == [], f"{label}: {fit}"
     # The widget manager reports the missing model only once it has tried the new kernel: wait for that line.
     wait_until(
         lambda: page.evaluate(PRESENT_TEXT, WIDGET_ERROR) > 0,
