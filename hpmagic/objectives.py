@@ -167,7 +167,7 @@ def resolve_objectives(
     for d, name in pairs:
         if name in by_name:
             raise OptionError(f"objective {name!r} is given a direction twice")
-        by_name[name] = Direction.parse(d)
+        by_name[name] = Direction.parse(_WORDS.get(str(d).lower(), d))
     if by_name and positional:
         raise OptionError(
             "name objectives with --maximize/--minimize NAME (or a directions dict), or give directions by position, "

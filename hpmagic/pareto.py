@@ -26,6 +26,7 @@ __all__ = [
     "nondominated_ranks",
     "pareto_mask",
     "pareto_trials",
+    "rank_trials",
     "total_violation",
 ]
 
@@ -200,3 +201,22 @@ def pareto_trials(trials: Sequence[Trial], directions: Sequence[Direction | str]
     violations = [t.violations for t in used] if any(t.violations is not None for t in used) else None
     ranks = constrained_ranks(matrix, violations)
     return [t for t, r in zip(used, ranks, strict=True) if r == 0]
+
+
+def rank_trials(
+    trials: Sequence[Trial], directions: Sequence[Direction | str]
+) -> tuple[list[Trial], dict[int, int], dict[int, float]]:
+    """``(ordered, rank, crowding)``: the complete trials with every value, best first (by front under constrained
+    domination, then lonelier first, then by number), and each one's front (0: the Pareto set) and crowding
+    distance within its front, by trial number."""
+    used, matrix = losses(trials, directions)
+    if not used:
+        return [], {}, {}
+    violations = [t.violations for t in used] if any(t.violations is not None for t in used) else None
+    order, ranks, crowding = front_order(matrix, violations)
+    ordered = [used[i] for i in order]
+    return (
+        ordered,
+        {t.number: int(r) for t, r in zip(used, ranks, strict=True)},
+        {t.number: float(c) for t, c in zip(used, crowding, strict=True)},
+    )

@@ -244,12 +244,17 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
     Columns: number, state, value, then ``value_std`` and ``repeats`` when the study ran ``--repeats``, duration,
     error (the innermost cause for failures), the held-out ``test`` value if any, the multi-fidelity columns
     (budget, bracket, rung, member, round, continues) that the study has, then each parameter (prefixed with
-    ``param_`` where its name would clash).
+    ``param_`` where its name would clash). A multi-objective study adds, after ``value`` (the primary
+    objective's), one column per objective named after it (``objective_NAME`` where the name would clash),
+    ``pareto_rank`` (0 on the Pareto front, 1 behind it, ...) and ``pareto_front``.
     """
     from hpmagic.study import known_params
 
     trials = study.trials
     fixed = ["number", "state", "value"]
+    objectives = _objective_columns(study)
+    ranks = study.pareto_ranks() if objectives else {}
+    fixed += [*objectives, *(["pareto_rank", "pareto_front"] if objectives else [])]
     with_repeats = any(len(t.user_attrs.get("values") or ()) > 1 for t in trials)
     if with_repeats:
         fixed += ["value_std", "repeats"]
@@ -265,6 +270,11 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
             "state": t.state.value,
             "value": t.value,
         }
+        for i, column in enumerate(objectives):
+            row[column] = t.values[i] if t.values is not None and i < len(t.values) else None
+        if objectives:
+            row["pareto_rank"] = ranks.get(t.number)
+            row["pareto_front"] = ranks.get(t.number) == 0
         if with_repeats:
             values = t.user_attrs.get("values") or ()
             row["value_std"] = t.user_attrs.get("value_std")
@@ -300,6 +310,33 @@ def _mattered(study: Study) -> str | None:
     with contextlib.suppress(AttributeError):
         study._mattered = (key, text)  # type: ignore[attr-defined]
     return text
+
+
+def _objective_columns(study: Study) -> list[str]:
+    """A multi-objective study's value columns, named after its objectives ([] for a single objective)."""
+    if not getattr(study, "is_multi_objective", False):
+        return []
+    taken = {"number", "state", "value", "value_std", "repeats", "duration", "error", "test"}
+    taken |= {"pareto_rank", "pareto_front"} | {k for _, keys in FIDELITY_COLUMNS for k in keys}
+    return [f"objective_{n}" if n in taken else n for n in study.objective_names]
+
+
+def _value_cells(study: Study, trial: Trial, ranks: dict[int, int]) -> list[str]:
+    """The value cells of a table row: the value, or each objective's value and the trial's front (1: the Pareto
+    front) in a multi-objective study."""
+    if not getattr(study, "is_multi_objective", False):
+        return [value_text(trial)]
+    values = trial.values or []
+    cells = [format_value(values[i]) if i < len(values) else "" for i in range(len(study.objective_names))]
+    rank = ranks.get(trial.number)
+    return [*cells, "" if rank is None else str(rank + 1)]
+
+
+def _value_headers(study: Study) -> list[str]:
+    if not getattr(study, "is_multi_objective", False):
+        return ["value"]
+    arrows = zip(study.objective_names, study.directions, strict=True)
+    return [*(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows), "front"]
 
 
 def _single_best(study: Study) -> Trial | None:
@@ -404,6 +441,8 @@ def results_html(study: Study, limit: int = 20) -> str:
     shown = trials[:limit]
     esc = html.escape
     head = "".join(f"<th>{esc(p)}</th>" for p in [*fidelity, *params])
+    value_head = "".join(f"<th>{esc(h)}</th>" for h in _value_headers(study))
+    ranks = study.pareto_ranks() if getattr(study, "is_multi_objective", False) else {}
     body = []
     best = _single_best(study)
     front = {t.number for t in _front(study)}
@@ -417,13 +456,14 @@ def results_html(study: Study, limit: int = 20) -> str:
         cells += "".join(
             f'<td title="{esc(str(t.params.get(p, "")))}">{esc(format_value(t.params.get(p)))}</td>' for p in params
         )
+        values = "".join(f"<td>{esc(c)}</td>" for c in _value_cells(study, t, ranks))
         body.append(
-            f"<tr{style}><td>{t.number}</td>{cells}<td>{esc(value_text(t))}</td>"
+            f"<tr{style}><td>{t.number}</td>{cells}{values}"
             f"<td>{_duration(t)}</td><td>{state}</td><td>{esc(_note(t))}</td></tr>"
         )
+    n_columns = len(params) + len(fidelity) + 4 + len(_value_headers(study))
     more = (
-        f'<tr><td colspan="{len(params) + len(fidelity) + 5}">… {len(trials) - limit} more trials '
-        "(study.to_dataframe())</td></tr>"
+        f'<tr><td colspan="{n_columns}">… {len(trials) - limit} more trials (study.to_dataframe())</td></tr>'
         if len(trials) > limit
         else ""
     )
@@ -443,7 +483,7 @@ def results_html(study: Study, limit: int = 20) -> str:
     return (
         f'<div class="hpmagic-results" style="max-width:100%;overflow-x:auto"><b>{esc(title)}</b><br>'
         f"<span>{esc(detail)}</span>{message}"
-        f"<table><thead><tr><th>#</th>{head}<th>value</th><th>duration</th><th>state</th><th>note</th></tr></thead>"
+        f"<table><thead><tr><th>#</th>{head}{value_head}<th>duration</th><th>state</th><th>note</th></tr></thead>"
         f"<tbody>{''.join(body)}{more}</tbody></table></div>"
     )
 
@@ -453,13 +493,14 @@ def results_text(study: Study, limit: int = 20) -> str:
     title, detail = _header(study)
     params = _columns(study)
     fidelity = fidelity_columns(study.trials)
-    header = ["#", *fidelity, *params, "value", "duration", "state", "note"]
+    header = ["#", *fidelity, *params, *_value_headers(study), "duration", "state", "note"]
+    ranks = study.pareto_ranks() if getattr(study, "is_multi_objective", False) else {}
     rows = [
         [
             str(t.number),
             *(fidelity_cell(t, c) for c in fidelity),
             *(format_value(t.params.get(p)) for p in params),
-            value_text(t),
+            *_value_cells(study, t, ranks),
             _duration(t),
             t.state.value,
             _note(t),

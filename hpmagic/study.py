@@ -35,7 +35,7 @@ from hpmagic.execution._run import none_objective, run_trial, thread_limit
 from hpmagic.execution._run import one_line as _one_line
 from hpmagic.known_stores import remember_store
 from hpmagic.objectives import Objectives
-from hpmagic.pareto import pareto_trials
+from hpmagic.pareto import pareto_trials, rank_trials
 from hpmagic.results import results_html, results_text, trial_rows
 from hpmagic.samplers import Sampler
 from hpmagic.schedulers import FIFOScheduler, Scheduler, TrialRequest
@@ -246,8 +246,23 @@ class Study:
             return True
         return False
 
+    def pareto_ranks(self) -> dict[int, int]:
+        """Each complete trial's front by number: 0 for the Pareto set, 1 for the front behind it, ... (infeasible
+        trials after every feasible one, by total violation)."""
+        return rank_trials(self.trials, self.directions)[1]
+
     def sorted_trials(self) -> list[Trial]:
-        """Best first: complete trials by value, then pruned, failed, interrupted and running ones by number."""
+        """Best first: complete trials by value, then pruned, failed, interrupted and running ones by number.
+
+        A multi-objective study's complete trials come by Pareto front, then by crowding distance (the lonelier
+        first: the front's ends and gaps), then by number.
+        """
+        if self.is_multi_objective:
+            ordered = rank_trials(self.trials, self.directions)[0]
+            placed = {t.number for t in ordered}
+            rest = [t for t in self.trials if t.number not in placed]
+            rank = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAILED: 2, TrialState.INTERRUPTED: 3}
+            return ordered + sorted(rest, key=lambda t: (rank.get(t.state, 4), t.number))
         sign = self.direction.sign
         rank = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAILED: 2, TrialState.INTERRUPTED: 3}
         return sorted(

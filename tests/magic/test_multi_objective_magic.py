@@ -48,6 +48,11 @@ def test_a_dict_objective_names_its_objectives_and_keeps_the_pareto_set(ip):
     best = max(front, key=lambda t: t.values[0])
     assert ip.user_ns["tune"].best == best.params
     assert ip.user_ns["latency"] == pytest.approx(best.values[1])
+    table = study.summary()
+    assert "accuracy ↑" in table and "latency ↓" in table and "front" in table
+    frame = study.to_dataframe()
+    assert {"accuracy", "latency", "pareto_front"} <= set(frame.columns)
+    assert set(frame.loc[frame["pareto_front"], "number"]) == {t.number for t in front}
 
 
 def test_a_tuple_objective_with_directions_by_position_and_a_primary(ip):
