@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from hpmagic._checks import MAX_SIZE, check_int
+from hpmagic.constraints import MARGINS
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import Sampler
 from hpmagic.space import Categorical, Dimension, Int, Space
-from hpmagic.trial import Trial
+from hpmagic.trial import Trial, TrialState
 
 __all__ = ["BayesSampler"]
 
@@ -146,6 +147,11 @@ class BayesSampler(Sampler):
         self._worst: float | None = None
         self._model: Any = None
         self._n_at_fit = 0
+        # Constraints: each complete trial's margins (one per constraint) and which trials were feasible.
+        self._c_u: list[np.ndarray] = []
+        self._c_margins: list[list[float]] = []
+        self._feasible: set[tuple[float, ...]] = set()
+        self._feasibility: Any = None
         self._hedge_gains = np.zeros(len(_PORTFOLIO))
         self._hedge_last: np.ndarray | None = None
         #: Asks answered at random because the model failed or had no new point to offer (for tests and logs).
@@ -217,6 +223,7 @@ class BayesSampler(Sampler):
         budget = int(budget) if isinstance(budget, numbers.Integral) else None
         value = trial.value
         if value is not None and isinstance(value, numbers.Real) and math.isfinite(value):
+            self._record_constraints(trial, u)
             loss = self.sign * float(value)
             self._worst = loss if self._worst is None else max(self._worst, loss)
             self._push(u, loss, budget)
@@ -228,6 +235,37 @@ class BayesSampler(Sampler):
             self._push(u, self._worst, budget)
         else:
             self._failed_waiting.append((u, budget))
+
+    def _record_constraints(self, trial: Trial, u: np.ndarray) -> None:
+        """Keep a complete trial's constraint margins for the feasibility model (its violations if no margins)."""
+        if trial.violations is None or trial.state is not TrialState.COMPLETE:
+            return
+        margins = trial.user_attrs.get(MARGINS) or trial.violations
+        if self._c_margins and len(margins) != len(self._c_margins[0]):
+            return  # a trial of another study (--warm-from) with other constraints
+        self._c_u.append(u)
+        self._c_margins.append([float(m) for m in margins])
+        if trial.feasible:
+            self._feasible.add(_key(u))
+
+    def _feasibility_weight(self, refit: bool) -> tuple[Any, np.ndarray | None]:
+        """The feasibility model's log probability (None without constraints) and, per model observation, whether
+        it was feasible."""
+        if not self._c_margins:
+            return None, None
+        from hpmagic.samplers._feasibility import FeasibilityModel
+
+        x = self._enc.features(np.array(self._c_u))
+        self._feasibility = FeasibilityModel(x, np.array(self._c_margins), self._feasibility, refit=refit)
+        feasible = np.array([_key(u) in self._feasible for u in self._model_data()[0]])
+        return self._feasibility.log_weight, feasible
+
+    def feasibility(self, params: Mapping[str, Any]) -> float | None:
+        """The model's probability that ``params`` satisfy every constraint (None before it has been fitted)."""
+        u = self._encode(params)
+        if self._feasibility is None or u is None:
+            return None
+        return float(self._feasibility.probability(self._enc.features(u[None, :]))[0])
 
     def _push(self, u: np.ndarray, loss: float, budget: int | None = None) -> None:
         self._u.append(u)
@@ -332,25 +370,35 @@ class BayesSampler(Sampler):
             else:
                 believed = model.predict(enc.features(pending))[0]
             model.fit(np.vstack([x, enc.features(pending)]), np.concatenate([y, believed]), optimize=False)
-        best = float(y.min())
+        log_feasible, feasible = self._feasibility_weight(refit)
+        at = feasible if feasible is not None and feasible.any() else np.ones(len(y), dtype=bool)
+        best = float(y[at].min())
         if _gp.PLUGIN_BEST:
             # With a fitted noise level, the best observation is partly luck: improvement is measured from the
-            # best the model believes in (the lowest posterior mean at a tried point).
-            best = float(model.predict(x)[0].min())
+            # best the model believes in (the lowest posterior mean at a tried point; a feasible one if any).
+            best = float(model.predict(x)[0][at].min())
+        y_local = y
+        if feasible is not None:
+            # Constrained EI: improvement over the best feasible trial, times P(feasible); local candidates grow
+            # around the best feasible trials. Before any trial is feasible, P(feasible) alone: find the region.
+            y_local = np.where(feasible, y, y.max() + 1.0) if feasible.any() else y
         rng = np.random.default_rng([self.seed, self.n_asked, 7])
         exclude = self._seen | {_key(u) for u in self._outstanding.values()}
         names = _PORTFOLIO if self.acq_func == "gp_hedge" else (self.acq_func,)
+        if feasible is not None and not feasible.any():
+            names = ("FEASIBLE",)
         proposals = []
         for name in names:
             u = optimize_acquisition(
                 model,
                 enc,
-                functools.partial(acquisition, name, best=best),
+                _nothing if name == "FEASIBLE" else functools.partial(acquisition, name, best=best),
                 u_seen,
-                y,
+                y_local,
                 rng,
                 n_candidates=self.n_candidates,
                 exclude=exclude,
+                log_weight=log_feasible,
             )
             if u is None:
                 return None
@@ -423,6 +471,11 @@ class BayesSampler(Sampler):
     def _decode(self, u: np.ndarray) -> dict[str, Any]:
         by_name = dict(zip(self._names, self._enc.decode(u), strict=True))
         return {name: by_name[name] if name in by_name else _only_choice(dim) for name, dim in self.space.items()}
+
+
+def _nothing(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """No improvement term: the acquisition is the probability of feasibility alone."""
+    return np.zeros_like(mean)
 
 
 def _only_choice(dim: Dimension) -> Any:

@@ -35,6 +35,13 @@ class _Member:
     order: int
     loss: float
     params: dict[str, Any]
+    violation: float = 0.0  # total constraint violation (0 when feasible or without constraints)
+
+    @property
+    def rank(self) -> tuple[float, float, int]:
+        """Constrained tournament order (Deb 2000): feasible before infeasible, less violation before more, then
+        the lower loss, then the older member."""
+        return (self.violation, self.loss, self.order)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ class EvolutionSampler(Sampler):
     the population starts diverse. After that each ask:
 
     1. picks a parent by tournament: ``tournament`` members drawn at random, the best of them wins. Larger
-       tournaments select harder (exploit), smaller ones keep diversity;
+       tournaments select harder (exploit), smaller ones keep diversity. In a study with constraints the
+       tournament is constrained (Deb, 2000): a feasible member beats an infeasible one, and of two infeasible
+       members the one with less total violation wins, so the population drifts into the feasible region;
     2. with probability ``crossover_rate`` picks a second parent the same way and mixes the two gene by gene
        (uniform crossover), so good values found in different members can meet;
     3. mutates each gene with probability ``mutation_rate`` (default one over the number of genes, and at least one
@@ -187,7 +196,7 @@ class EvolutionSampler(Sampler):
         pool = [m for m in self._members if m is not exclude] or list(self._members)
         k = min(self.tournament, len(pool))
         drawn = rng.choice(len(pool), size=k, replace=False)
-        return min((pool[int(j)] for j in drawn), key=lambda m: (m.loss, m.order))
+        return min((pool[int(j)] for j in drawn), key=lambda m: m.rank)
 
     def _crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """Uniform crossover: each gene from either parent with equal chance; a gene only one parent has is kept."""
@@ -235,13 +244,14 @@ class EvolutionSampler(Sampler):
     def _join(self, trial: Trial) -> None:
         if trial.state is not TrialState.COMPLETE or not is_real(trial.value) or not math.isfinite(trial.value):
             return
-        member = _Member(self._n_members, self.sign * float(trial.value), dict(trial.params))
+        violation = float(sum(trial.violations)) if trial.violations else 0.0
+        member = _Member(self._n_members, self.sign * float(trial.value), dict(trial.params), violation)
         self._n_members += 1
         if self.regularized:
             self._members.append(member)  # a deque of maxlen ``population``: the oldest member dies
         else:
             members = [*self._members, member]
-            members.sort(key=lambda m: (m.loss, m.order))
+            members.sort(key=lambda m: m.rank)
             self._members = members[: self.population]
 
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -372,8 +372,12 @@ def optimize_acquisition(
     *,
     n_candidates: int,
     exclude: set[tuple[float, ...]],
+    log_weight: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """The u-space point that maximises ``score(mean, std)``, among points not in ``exclude``; None if none.
+
+    ``log_weight(features)``, if given, is added to the score (the log probability that a point is feasible, in a
+    study with constraints).
 
     Candidates: ``n_candidates`` uniform points for the whole space, plus perturbations of the best observed
     points at several scales relative to the fitted length scales (most improvements at small budgets are found
@@ -383,8 +387,10 @@ def optimize_acquisition(
     d = enc.d
 
     def evaluate(u: np.ndarray) -> np.ndarray:
-        mean, std = model.predict(enc.features(u))
-        return score(mean, std)
+        features = enc.features(u)
+        mean, std = model.predict(features)
+        values = score(mean, std)
+        return values + log_weight(features) if log_weight is not None else values
 
     uniform = rng.random((n_candidates, d))
     local = _local_candidates(
