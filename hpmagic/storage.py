@@ -331,12 +331,15 @@ class Storage:
 
     def list_studies(self) -> list[dict[str, Any]]:
         """One summary dict per study, newest first: name, state, direction, strategy, trials, best value."""
+        feasible = self._feasible_sql()
         rows = self._query(
             "SELECT s.*, "
             "(SELECT COUNT(*) FROM trials t WHERE t.study_id = s.id) AS n_trials, "
             "(SELECT COUNT(*) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS n_complete, "
-            "(SELECT MIN(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS min_value, "
-            "(SELECT MAX(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete') AS max_value "
+            f"(SELECT MIN(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete' AND {feasible}) "
+            "AS min_value, "
+            f"(SELECT MAX(value) FROM trials t WHERE t.study_id = s.id AND t.state = 'complete' AND {feasible}) "
+            "AS max_value "
             "FROM studies s ORDER BY s.created_at DESC, s.id DESC",
             (),
         )
@@ -591,8 +594,8 @@ class Storage:
         for study in self._query("SELECT id, direction FROM studies ORDER BY created_at DESC, id DESC", ()):
             order = "DESC" if study["direction"] == "maximize" else "ASC"
             rows = self._query(
-                f"SELECT params FROM trials WHERE study_id = ? AND state = 'complete' ORDER BY value {order}, "
-                "number ASC",
+                f"SELECT params FROM trials t WHERE study_id = ? AND state = 'complete' AND {self._feasible_sql()} "
+                f"ORDER BY value {order}, number ASC",
                 (study["id"],),
             )
             for row in rows:
@@ -657,14 +660,15 @@ class Storage:
             conditions.append("s.id = ?")
             args.append(study_id)
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        feasible = self._feasible_sql()
         rows = self._query(
             "SELECT s.id, s.name, s.state, s.direction, s.strategy, s.options, s.created_at, s.updated_at, "
             "COUNT(t.id) AS n_trials, "
             "COALESCE(SUM(t.state = 'complete'), 0) AS n_complete, "
             "COALESCE(SUM(t.state = 'running'), 0) AS n_running, "
             "COALESCE(SUM(t.state = 'failed'), 0) AS n_failed, "
-            "MIN(CASE WHEN t.state = 'complete' THEN t.value END) AS min_value, "
-            "MAX(CASE WHEN t.state = 'complete' THEN t.value END) AS max_value "
+            f"MIN(CASE WHEN t.state = 'complete' AND {feasible} THEN t.value END) AS min_value, "
+            f"MAX(CASE WHEN t.state = 'complete' AND {feasible} THEN t.value END) AS max_value "
             f"FROM studies s LEFT JOIN trials t ON t.study_id = s.id {where}"
             "GROUP BY s.id ORDER BY s.updated_at DESC, s.id DESC",
             tuple(args),
@@ -702,12 +706,21 @@ class Storage:
         return out
 
     def trial_page(
-        self, study_id: int, *, sort: str = "number", descending: bool = False, offset: int = 0, limit: int = 100
+        self,
+        study_id: int,
+        *,
+        sort: str = "number",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+        feasible_only: bool = False,
     ) -> tuple[int, list[dict[str, Any]]]:
         """``(total, rows)``: one page of a study's trials sorted in SQL, so a 10,000-trial study pages quickly.
 
         ``sort`` is ``number``, ``state``, ``value``, ``duration``, ``started_at``, ``test`` or ``param:NAME``;
-        missing values sort last either way. Rows hold what a table shows; ``trial_detail`` has the rest.
+        missing values sort last either way. Rows hold what a table shows (``violations`` too, in a study with
+        constraints); ``trial_detail`` has the rest. ``feasible_only`` leaves out trials that violate a constraint
+        (the best trial is the best feasible one).
         """
         args: list[Any] = []
         if sort.startswith("param:"):
@@ -719,13 +732,15 @@ class Storage:
             raise StorageError(f"cannot sort trials by {sort!r}")
         order = "DESC" if descending else "ASC"
         total_row = self._query_one("SELECT COUNT(*) AS n FROM trials WHERE study_id = ?", (study_id,))
+        has_violations = self._has_column("trials", "violations")
+        extra = "violations, " if has_violations else ""
         rows = self._query(
-            "SELECT number, state, params, value, started_at, finished_at, error, "
+            f"SELECT number, state, params, value, started_at, finished_at, error, {extra}"
             "json_extract(user_attrs, '$.test') AS test, json_extract(user_attrs, '$.budget') AS budget, "
             "json_array_length(intermediate) AS n_reports, "
             "(length(stdout) + length(stderr) + length(COALESCE(traceback, ''))) > 0 AS has_output "
-            f"FROM trials WHERE study_id = ? ORDER BY ({key}) IS NULL, {key} {order}, number {order} "
-            "LIMIT ? OFFSET ?",
+            f"FROM trials t WHERE study_id = ? {f'AND {self._feasible_sql()} ' if feasible_only else ''}"
+            f"ORDER BY ({key}) IS NULL, {key} {order}, number {order} LIMIT ? OFFSET ?",
             (study_id, *args, *args, max(0, int(limit)), max(0, int(offset))),
         )
         out = []
@@ -733,6 +748,8 @@ class Storage:
             row = dict(r)
             row["params"] = json.loads(row["params"])
             row["has_output"] = bool(row["has_output"])
+            if has_violations:
+                row["violations"] = _numbers_of(row.get("violations"), "violations")
             out.append(row)
         return (total_row["n"] if total_row else 0), out
 
@@ -845,6 +862,13 @@ class Storage:
         except sqlite3.Error:
             row = None
         return repr(row[0]) if row else f"#{study_id}"
+
+    def _feasible_sql(self) -> str:
+        """An SQL condition on trials ``t``: no constraint violated (always true in a store from before
+        constraints)."""
+        if not self._has_column("trials", "violations"):
+            return "1"
+        return "(t.violations IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(t.violations) AS v WHERE v.value > 0))"
 
     def _has_column(self, table: str, column: str) -> bool:
         return any(r["name"] == column for r in self._query(f"PRAGMA table_info({table})", ()))

@@ -165,7 +165,9 @@ def _study_answer(entry: StoreEntry, study_id: int) -> dict[str, Any]:
     best = None
     if summary.get("best_value") is not None:
         order = "DESC" if record.direction == "maximize" else "ASC"
-        _, rows = entry.storage.trial_page(study_id, sort="value", descending=order == "DESC", limit=1)
+        _, rows = entry.storage.trial_page(
+            study_id, sort="value", descending=order == "DESC", limit=1, feasible_only=True
+        )
         if rows:
             best = rows[0]
     gap = None
