@@ -420,6 +420,7 @@ class Dashboard:
                 self.model.fidelity(),
                 n_rows=self.model.top_k,
                 more=more_line(table, label),
+                value_label=self.model.value_label(),
             )
             if value != self.table.value:  # an unchanged table keeps its opened outputs
                 self.table.value = value

@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hpmagic.constraints import violation_text
 from hpmagic.display.progress import Progress, ProgressTracker, clock
 from hpmagic.events import (
     Event,
@@ -65,6 +66,8 @@ class Row:
     output: str = field(default="", repr=False)
     value_text: str = ""
     fidelity: dict[str, str] = field(default_factory=dict)
+    #: False for a complete trial that violates a constraint: drawn greyed, never the best.
+    feasible: bool = True
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,14 @@ class DashboardModel:
         """The multi-fidelity columns this study has (budget, rung, member, continues)."""
         return fidelity_columns(self.study.trials) if self.study is not None else []
 
+    def value_label(self) -> str:
+        """The value column's title: ``value``, or each objective with its direction (``acc ↑ · size ↓``)."""
+        study = self.study
+        if study is None or not self.multi_objective:
+            return "value"
+        arrows = zip(study.objective_names, study.directions, strict=True)
+        return " · ".join(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows)
+
     def columns(self) -> list[str]:
         """Columns the table can be sorted by."""
         return ["value", "#", "duration", "state", *self.fidelity(), *self.params()]
@@ -269,12 +280,19 @@ class DashboardModel:
 
     def _row(self, t: Trial, is_best: bool, fidelity: list[str]) -> Row:
         state = "running" if t.number in self.tracker.running and t.state is TrialState.RUNNING else t.state.value
+        shown = value_text(t)
+        if self.multi_objective and t.values is not None:  # every objective, in the header's order
+            shown = " · ".join(format_value(float(v)) for v in t.values)
         if t.state is TrialState.COMPLETE:
             note = ""
         elif t.state is TrialState.FAILED:
             note = failure_cause(t)
         else:
             note = t.error or ""
+        infeasible = t.state is TrialState.COMPLETE and not t.feasible
+        if infeasible:
+            labels = self.study.constraints if self.study is not None else []
+            note = "infeasible: " + violation_text(labels, t.violations)
         return Row(
             t.number,
             state,
@@ -284,8 +302,9 @@ class DashboardModel:
             note,
             is_best,
             trial_output(t),
-            value_text(t),
+            shown,
             {c: fidelity_cell(t, c) for c in fidelity},
+            not infeasible,
         )
 
 
@@ -330,6 +349,7 @@ def rows_html(
     *,
     n_rows: int | None = None,
     more: str = "",
+    value_label: str = "value",
 ) -> str:
     """The live table as HTML; every user string escaped.
 
@@ -337,7 +357,8 @@ def rows_html(
     and state come first so that they stay in view when many parameters make the table scroll sideways; parameter
     and note cells are cut to a width with the full text on hover. A row's captured output opens in a full-width row
     below it (a checkbox and CSS, no script). ``n_rows`` pads the table with placeholder rows so its height holds;
-    ``more`` is the line under the rows (kept, empty, so the height holds too).
+    ``more`` is the line under the rows (kept, empty, so the height holds too). ``value_label`` heads the value column
+    (a multi-objective study's objectives).
     """
     esc = html.escape
     fidelity = fidelity or []
@@ -360,6 +381,8 @@ def rows_html(
         )
         best = " hpmagic-best-row" if r.is_best else ""
         style = ' style="font-weight:bold"' if r.is_best else ""
+        if not r.feasible:  # greyed inline, so the static copy (no stylesheet) shows it too
+            best, style = " hpmagic-infeasible", ' style="color:#8c959f"'
         state = esc(r.state)
         colour = _STATE_COLOURS.get(r.state, "inherit")
         value = r.value_text or format_value(r.value)
@@ -380,7 +403,8 @@ def rows_html(
     if n_rows is not None or more:
         body.append(f'<tr class="hpmagic-more"><td colspan="{n_cols}">{esc(more) or "&nbsp;"}</td></tr>')
     return (
-        "<table class='hpmagic-trials'><thead><tr><th class='hpmagic-number'>#</th><th class='hpmagic-value'>value</th>"
+        "<table class='hpmagic-trials'><thead><tr><th class='hpmagic-number'>#</th>"
+        f"<th class='hpmagic-value'>{esc(value_label)}</th>"
         "<th class='hpmagic-state'>state</th><th class='hpmagic-out'></th><th class='hpmagic-duration'>duration</th>"
         f"{head}<th class='hpmagic-note'>note</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"

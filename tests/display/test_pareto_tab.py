@@ -85,6 +85,11 @@ def test_pareto_tab_comes_first_and_lays_a_button_over_each_drawn_point():
     assert positions[3][1] < positions[0][1] < positions[2][1]
     assert "Pareto front: 3 trials (0, 2, 3)" in dash.best.value
     assert "accuracy ↑, size ↓" in dash.header.value
+    # the table shows every objective under a header naming them; the front's rows are in bold
+    table = dash.table.value
+    assert "<th class='hpmagic-value'>accuracy ↑ · size ↓</th>" in table
+    assert '<td class="hpmagic-value">0.8 · 2</td>' in table
+    assert table.count("hpmagic-best-row") == 3
     assert dash.use_best_button.disabled  # nothing to call: this dashboard has no on_use_best
     front_best = _Shown(on_use_best=lambda: "published").load(_study(POINTS))
     assert not front_best.use_best_button.disabled  # the magic publishes the front's best on the primary
