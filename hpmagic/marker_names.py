@@ -3,7 +3,8 @@
 A marker is named after what it is assigned to (``lr = tune.loguniform(...)``, also through a conditional
 expression: ``gamma = tune.choice(...) if kernel == "rbf" else "scale"``), the keyword argument it fills
 (``Model(alpha=tune.uniform(...))``), the dict key it is the value of (``{"num_leaves": tune.int(4, 128)}``, the
-way LightGBM and XGBoost parameters are written), or an explicit ``name=``. The cell scanner uses this to build the
+way LightGBM and XGBoost parameters are written) or is assigned to (``params["max_depth"] = tune.int(2, 8)``), or an
+explicit ``name=``. The cell scanner uses this to build the
 static space and to inject names; markers evaluated outside a study use it to find their own name from the
 caller's source.
 """
@@ -131,7 +132,13 @@ def _implicit_name(node: ast.AST, parents: tuple[ast.AST, ...]) -> tuple[str | N
         return _implicit_name(parent, parents[:-1])
     if isinstance(parent, ast.Assign) and parent.value is node and len(parent.targets) == 1:
         target = parent.targets[0]
-        return (target.id, "variable") if isinstance(target, ast.Name) else (None, "")
+        if isinstance(target, ast.Name):
+            return target.id, "variable"
+        # ``params["max_depth"] = tune.int(2, 8)``: an item of a parameter dict, named by its key.
+        key = target.slice if isinstance(target, ast.Subscript) else None
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.strip():
+            return key.value, "key"
+        return None, ""
     if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is node:
         return (parent.target.id, "variable") if isinstance(parent.target, ast.Name) else (None, "")
     if isinstance(parent, ast.keyword) and parent.arg is not None:

@@ -1,4 +1,5 @@
-"""Markers in dicts (nested too) and in conditional expressions take the names ML code gives them: generated cells."""
+"""Markers in dicts (nested too, in calls, assigned to a key) and in conditional expressions take the names ML code
+gives them: generated cells."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def cells(draw: Any) -> tuple[str, list[str]]:
     """Lines of dict literals, calls and conditional markers; the markers' expected names in source order."""
     lines, names = [], []
     for i in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["dict", "conditional", "call"]))
+        kind = draw(st.sampled_from(["dict", "conditional", "call", "item"]))
         if kind == "dict":
             literal, keys = draw(dict_literal())
             lines.append(f"d{i} = {literal}")
@@ -63,6 +64,11 @@ def cells(draw: Any) -> tuple[str, list[str]]:
             keyword = draw(NAMES.filter(lambda s: s != "inner"))
             lines.append(f"d{i} = dict({keyword}={draw(MARKERS)}, inner={literal})")
             names += [keyword, *keys]
+        elif kind == "item":  # ``params["max_depth"] = tune.int(2, 8)``, as XGBoost's walkthrough builds params
+            keys = draw(st.lists(NAMES, min_size=1, max_size=3, unique=True))
+            lines.append(f"d{i} = {{}}")
+            lines += [f'd{i}["{key}"] = {draw(MARKERS)}' for key in keys]
+            names += keys
         else:
             lines.append(f"v{i} = {draw(MARKERS)} if flag else 'off'")
             names.append(f"v{i}")

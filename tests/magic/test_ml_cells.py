@@ -45,6 +45,19 @@ def test_dict_marker_passed_positionally_and_nested(ip: Any) -> None:
     }
 
 
+def test_a_marker_assigned_to_a_dict_item_is_named_by_its_key(ip: Any) -> None:
+    cell = (
+        'param = {"objective": "binary:logistic"}\n'
+        'param["max_depth"] = tune.int(2, 8)\n'
+        'param["eta"] = tune.loguniform(0.01, 1.0)\n'
+        '(param["max_depth"] - 5) ** 2 + param["eta"]\n'
+    )
+    assert run(ip, "--strategy random --trials 8 --seed 0 --storage :memory:", cell).success
+    study = ip.user_ns["tune"].study
+    assert set(study.best_params) == {"max_depth", "eta"}
+    assert ip.user_ns["param"] == {"objective": "binary:logistic", **study.best_params}
+
+
 def test_conditional_expression_names_its_marker_after_the_variable(ip: Any) -> None:
     cell = (
         'kernel = tune.choice(["linear", "rbf"])\n'
