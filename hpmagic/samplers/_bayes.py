@@ -26,6 +26,10 @@ from hpmagic.trial import Trial, TrialState
 
 __all__ = ["BayesSampler"]
 
+#: ParEGO's augmentation: a little of the weighted sum next to the Chebyshev maximum, so weakly dominated points
+#: never tie with the points that dominate them.
+_RHO = 0.05
+
 logger = logging.getLogger(__name__)
 
 _ACQ_FUNCS = {"gp_hedge": "gp_hedge", "ei": "EI", "lcb": "LCB", "pi": "PI"}
@@ -140,6 +144,9 @@ class BayesSampler(Sampler):
         self._u: list[np.ndarray] = []
         self._y: list[float] = []
         self._budgets: list[int | None] = []
+        # Several objectives (ParEGO): each complete point's losses, and the weights the current ask scalarises with.
+        self._vectors: dict[tuple[float, ...], np.ndarray] = {}
+        self._weights: np.ndarray | None = None
         self._seen: set[tuple[float, ...]] = set()
         self._outstanding: dict[int, np.ndarray] = {}  # by trial number
         self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
@@ -227,6 +234,7 @@ class BayesSampler(Sampler):
             loss = self.sign * float(value)
             self._worst = loss if self._worst is None else max(self._worst, loss)
             self._push(u, loss, budget)
+            self._remember_losses(trial, u)
             for waiting, at in self._failed_waiting:
                 self._push(waiting, self._worst, at)
             self._failed_waiting.clear()
@@ -273,6 +281,40 @@ class BayesSampler(Sampler):
         self._budgets.append(budget)
         self._seen.add(_key(u))
 
+    def _remember_losses(self, trial: Trial, u: np.ndarray) -> None:
+        """A multi-objective study's complete trial: keep every objective as a loss, for the scalarisations."""
+        objectives = self.objectives
+        if objectives is None or not objectives.several or trial.values is None:
+            return
+        if len(trial.values) == len(objectives.names) and all(math.isfinite(v) for v in trial.values):
+            self._vectors[_key(u)] = np.array(
+                [d.sign * v for d, v in zip(objectives.directions, trial.values, strict=True)]
+            )
+
+    def _draw_weights(self) -> None:
+        """ParEGO (Knowles, 2006): each model ask optimises another random weighting of the objectives, so the
+        proposals spread along the Pareto front instead of piling up at one end."""
+        objectives = self.objectives
+        if objectives is None or not objectives.several or not self._vectors:
+            self._weights = None
+            return
+        rng = np.random.default_rng([self.seed, self.n_asked, 0x9A8E])
+        self._weights = rng.dirichlet(np.ones(len(objectives.names)))
+
+    def _scalarised(self) -> list[float]:
+        """Each observation's augmented Chebyshev loss under the current weights: ``max_j w_j f_j + 0.05 sum_j
+        w_j f_j`` over objectives normalised to [0, 1] by the observed range; a failed point counts as the worst."""
+        assert self._weights is not None
+        known = [self._vectors.get(_key(u)) for u in self._u]
+        matrix = np.array([v for v in known if v is not None])
+        low, span = matrix.min(axis=0), np.ptp(matrix, axis=0)
+        span[span == 0] = 1.0
+        weighted = self._weights * (matrix - low) / span
+        scores = iter(weighted.max(axis=1) + _RHO * weighted.sum(axis=1))
+        values = [float(next(scores)) if v is not None else math.nan for v in known]
+        worst = max(v for v in values if not math.isnan(v))
+        return [worst if math.isnan(v) else v for v in values]
+
     def _multi_fidelity(self) -> bool:
         """Whether trials carry budgets (a multi-fidelity scheduler): the only mode the ``MF_*`` knobs change."""
         return any(b is not None for b in self._budgets)
@@ -296,6 +338,8 @@ class BayesSampler(Sampler):
         """
         from hpmagic.samplers import _gp
 
+        if self._weights is not None:
+            return self._u, self._scalarised()  # several objectives: this ask's scalarisation, every budget
         budgets = {b for b in self._budgets if b is not None}
         if not budgets or _gp.MF_BUDGET_INPUT:
             return self._u, self._y
@@ -308,6 +352,7 @@ class BayesSampler(Sampler):
 
     def _ask_model(self) -> np.ndarray | None:
         """The model's proposal, or None to fall back to a random point (noted, with one warning)."""
+        self._draw_weights()
         try:
             with _quiet_single_threaded():
                 u = self._propose()

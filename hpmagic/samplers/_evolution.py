@@ -79,6 +79,11 @@ class EvolutionSampler(Sampler):
     With ``regularized=True`` the population is the ``population`` most recent complete trials (the oldest dies
     when a child is told); otherwise it keeps the best ``population`` complete trials. Failed trials never join.
 
+    With several objectives it is NSGA-II (Deb et al., 2002), one child at a time: the population keeps the
+    ``population`` best complete trials by non-dominated front (under constrained domination, when the study has
+    constraints), then by crowding distance, and tournaments use the crowded comparison (lower front, then the
+    lonelier point). ``regularized`` does not apply: NSGA-II keeps its elite.
+
     Markers created while a trial runs (``units_{i}`` in a loop, a parameter under an ``if``) are inherited through
     ``sample_dynamic``: a child takes its parent's value when the parent had one that fits the marker, mutated if
     that gene was chosen, and a fresh draw otherwise (a layer the parent did not have).
@@ -133,6 +138,10 @@ class EvolutionSampler(Sampler):
         """Start empty, then replay the history's complete trials into the population, oldest first."""
         self._members: deque[_Member] | list[_Member] = deque(maxlen=self.population) if self.regularized else []
         self._n_members = 0
+        # Several objectives (NSGA-II): each member's losses and violations, and its (front, crowding) by age.
+        self._vectors: dict[int, np.ndarray] = {}
+        self._violations: dict[int, list[float] | None] = {}
+        self._crowded: dict[int, tuple[int, float]] = {}
         self._seen: set[tuple[Any, ...]] = set()
         self._outstanding: dict[int, _Proposal] = {}  # by trial number
         for trial in history:
@@ -193,10 +202,23 @@ class EvolutionSampler(Sampler):
 
     def _tournament(self, rng: np.random.Generator, exclude: _Member | None = None) -> _Member:
         """The best of ``tournament`` members drawn without replacement (ties: the older member)."""
+        if self._crowded:
+            return self._crowded_tournament(rng, exclude)
         pool = [m for m in self._members if m is not exclude] or list(self._members)
         k = min(self.tournament, len(pool))
         drawn = rng.choice(len(pool), size=k, replace=False)
         return min((pool[int(j)] for j in drawn), key=lambda m: m.rank)
+
+    def _crowded_tournament(self, rng: np.random.Generator, exclude: _Member | None = None) -> _Member:
+        """NSGA-II's crowded comparison: the lower front wins, then the larger crowding distance (a lonelier point
+        of the front), then the older member."""
+        pool = [m for m in self._members if m is not exclude] or list(self._members)
+        k = min(self.tournament, len(pool))
+        drawn = rng.choice(len(pool), size=k, replace=False)
+        return min(
+            (pool[int(j)] for j in drawn),
+            key=lambda m: (self._crowded[m.order][0], -self._crowded[m.order][1], m.order),
+        )
 
     def _crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """Uniform crossover: each gene from either parent with equal chance; a gene only one parent has is kept."""
@@ -247,12 +269,47 @@ class EvolutionSampler(Sampler):
         violation = float(sum(trial.violations)) if trial.violations else 0.0
         member = _Member(self._n_members, self.sign * float(trial.value), dict(trial.params), violation)
         self._n_members += 1
+        vector = self._losses(trial)
+        if vector is not None:
+            self._vectors[member.order] = vector
+            self._violations[member.order] = trial.violations
+            self._select([*self._members, member])
+            return
         if self.regularized:
             self._members.append(member)  # a deque of maxlen ``population``: the oldest member dies
         else:
             members = [*self._members, member]
             members.sort(key=lambda m: m.rank)
             self._members = members[: self.population]
+
+    def _losses(self, trial: Trial) -> np.ndarray | None:
+        """A multi-objective study's trial as losses to minimise (None with one objective or incomplete values)."""
+        objectives = self.objectives
+        if objectives is None or not objectives.several or trial.values is None:
+            return None
+        if len(trial.values) != len(objectives.names) or not all(math.isfinite(v) for v in trial.values):
+            return None
+        return np.array([d.sign * v for d, v in zip(objectives.directions, trial.values, strict=True)])
+
+    def _select(self, candidates: list[_Member]) -> None:
+        """NSGA-II's environmental selection, one child at a time: keep the ``population`` best by (constrained)
+        non-dominated front, then crowding distance; then rank the survivors again for the tournaments."""
+        from hpmagic.pareto import front_order
+
+        def order(members: list[_Member]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            points = np.array([self._vectors[m.order] for m in members])
+            violations = [self._violations[m.order] for m in members]
+            return front_order(points, violations if any(v is not None for v in violations) else None)
+
+        best = order(candidates)[0]
+        survivors = [candidates[int(i)] for i in best[: self.population]]
+        for m in candidates:
+            if m not in survivors:
+                self._vectors.pop(m.order, None)
+                self._violations.pop(m.order, None)
+        ranked, ranks, crowding = order(survivors)
+        self._members = [survivors[int(i)] for i in ranked]
+        self._crowded = {m.order: (int(r), float(c)) for m, r, c in zip(survivors, ranks, crowding, strict=True)}
 
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """A hashable identity of a configuration's static values (floats exact, choices by position)."""

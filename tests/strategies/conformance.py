@@ -23,9 +23,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from hpmagic.objectives import Objectives
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.strategies import Strategy, TrialRequest
 from hpmagic.trial import Trial, TrialState
+from hpmagic.types import Direction
 
 #: An objective for the tests: the value of a configuration, or None when the trial fails.
 Objective = Callable[[dict[str, Any]], "float | None"]
@@ -65,6 +67,18 @@ def loss(params: dict[str, Any]) -> float:
 def failing_loss(params: dict[str, Any]) -> float | None:
     """``loss``, except that one choice and a band of ``x`` fail (about 40% of uniform draws, 25% of a grid's)."""
     return None if params.get("kind") == (1, 2) or params.get("x", 0.0) > 1.5 else loss(params)
+
+
+#: Two objectives for the multi-objective conformance test: ``accuracy`` (maximised) against ``cost`` (the primary).
+TWO_OBJECTIVES = Objectives(("accuracy", "cost"), (Direction.MAXIMIZE, Direction.MINIMIZE), primary=1)
+
+
+def two_objectives(params: dict[str, Any]) -> list[float] | None:
+    """``[accuracy, cost]`` in conflict (cost grows where the loss falls), or None where ``failing_loss`` fails."""
+    value = failing_loss(params)
+    if value is None:
+        return None
+    return [-value, abs(params.get("x", 0.0) - 0.5) * 10 + math.log10(params.get("lr", 1e-2)) ** 2 - value]
 
 
 def make_trial(number: int, params: dict[str, Any], value: float | None) -> Trial:
@@ -348,6 +362,44 @@ class StrategyConformance:
             # One at a time, the order cannot shuffle: the seeded sequence is the sequential run's.
             again = self.run(space, failing_loss, n, seed=4)
             assert configs(told) == configs(again)
+
+    @pytest.mark.parametrize("k", [1, 4])
+    def test_pending_trials_of_two_objectives(self, k: int) -> None:
+        """The same with two objectives (one maximised, the primary the second): trials carry ``values`` and
+        ``value`` is the primary's; none is lost, repeated or crashing, and a sampler that reads ``values`` gets
+        them."""
+        space = small_space()
+        n = self.n_trials
+        strategy = self.make_strategy()
+        sampler = strategy._sampler() if hasattr(strategy, "_sampler") else strategy
+        sampler.objectives = TWO_OBJECTIVES
+        strategy.setup(space, direction="minimize", seed=6, n_trials=n if self.pass_budget else None)
+        shuffle = random.Random(k)
+        pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        told: list[Trial] = []
+        asked = 0
+        while len(told) < n:
+            while len(pending) < k and asked < n and not strategy.is_exhausted():
+                params, attrs = ask(strategy, asked)
+                assert_valid(space, params)
+                pending[asked] = (params, attrs)
+                asked += 1
+            if not pending:
+                break
+            number = shuffle.choice(sorted(pending))
+            params, attrs = pending.pop(number)
+            trial = make_trial(number, params, None)
+            values = two_objectives(params)
+            if values is not None:
+                trial.state, trial.error, trial.values, trial.value = TrialState.COMPLETE, None, values, values[1]
+            trial.user_attrs.update(attrs)
+            strategy.tell(trial)
+            told.append(trial)
+        assert sorted(t.number for t in told) == list(range(asked)), "every asked trial was told exactly once"
+        assert asked == n or strategy.is_exhausted()
+        if self.never_repeats:
+            seen = configs(told)
+            assert all(p not in seen[:i] for i, p in enumerate(seen))
 
     # -- direction ----------------------------------------------------------------------------------------------
 
