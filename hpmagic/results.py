@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hpmagic.constraints import least_violating, total_violation, violation_text
 from hpmagic.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -188,10 +189,14 @@ def failure_groups(trials: Sequence[Trial]) -> list[tuple[str, list[int]]]:
     return sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0]))
 
 
-def _note(trial: Trial) -> str:
-    """Why a trial did not complete, in a few words (the innermost cause of a failure)."""
+def _note(trial: Trial, constraints: Sequence[str] = ()) -> str:
+    """Why a trial did not complete, in a few words (the innermost cause of a failure), or which constraints a
+    complete trial violates."""
     if trial.state is TrialState.COMPLETE:
-        return ""
+        if trial.feasible:
+            return ""
+        text = "infeasible: " + violation_text(constraints, trial.violations)
+        return text if len(text) <= 60 else text[:57] + "..."
     text = failure_cause(trial) if trial.state is TrialState.FAILED else (trial.error or "")
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -225,7 +230,8 @@ def sort_trials(
     """Every trial sorted by a column (value: best first unless ``descending`` says otherwise).
 
     Ties are listed oldest first in either order, so the best trial (the earliest of equal values) comes first;
-    trials without that column (running, failed) go last, newest first.
+    trials without that column (running, failed) go last, newest first. By value, the trials that violate a
+    constraint come after the feasible ones (a better-looking value of an infeasible trial is not a candidate).
     """
     if descending is None:
         descending = column == "value" and direction == "maximize"
@@ -235,6 +241,8 @@ def sort_trials(
     numeric = all(isinstance(k, (int, float)) and not isinstance(k, bool) for k, _ in present)
     present.sort(key=lambda p: p[1].number)  # oldest first among ties: the sort below is stable, even reversed
     present.sort(key=lambda p: p[0] if numeric else str(p[0]), reverse=descending)
+    if column == "value":
+        present.sort(key=lambda p: not p[1].feasible)  # stable: each part keeps its order by value
     return [t for _, t in present] + missing
 
 
@@ -244,7 +252,9 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
     Columns: number, state, value, then ``value_std`` and ``repeats`` when the study ran ``--repeats``, duration,
     error (the innermost cause for failures), the held-out ``test`` value if any, the multi-fidelity columns
     (budget, bracket, rung, member, round, continues) that the study has, then each parameter (prefixed with
-    ``param_`` where its name would clash). A multi-objective study adds, after ``value`` (the primary
+    ``param_`` where its name would clash). A study with constraints adds, after ``value``, ``feasible`` (None
+    for trials that did not complete) and ``violation`` (the sum of the amounts by which the trial misses its
+    constraints, 0 when it meets them all). A multi-objective study adds, after ``value`` (the primary
     objective's), one column per objective named after it (``objective_NAME`` where the name would clash),
     ``pareto_rank`` (0 on the Pareto front, 1 behind it, ...) and ``pareto_front``.
     """
@@ -255,6 +265,9 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
     objectives = _objective_columns(study)
     ranks = study.pareto_ranks() if objectives else {}
     fixed += [*objectives, *(["pareto_rank", "pareto_front"] if objectives else [])]
+    constrained = bool(getattr(study, "constraints", None))
+    if constrained:
+        fixed += ["feasible", "violation"]
     with_repeats = any(len(t.user_attrs.get("values") or ()) > 1 for t in trials)
     if with_repeats:
         fixed += ["value_std", "repeats"]
@@ -275,6 +288,10 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
         if objectives:
             row["pareto_rank"] = ranks.get(t.number)
             row["pareto_front"] = ranks.get(t.number) == 0
+        if constrained:
+            known = t.state is TrialState.COMPLETE and t.violations is not None
+            row["feasible"] = t.feasible if known else None
+            row["violation"] = total_violation(t.violations) if known else None
         if with_repeats:
             values = t.user_attrs.get("values") or ()
             row["value_std"] = t.user_attrs.get("value_std")
@@ -397,8 +414,15 @@ def _header(study: Study) -> tuple[str, str]:
     detail = f"{done} complete of {n} trials"
     if failed:
         detail += f" ({failed} failed)"
+    constraints = list(getattr(study, "constraints", None) or [])
     if best is not None:
-        detail += f" · best value {value_text(best)} (trial {best.number})"
+        detail += f" · best {'feasible ' if constraints else ''}value {value_text(best)} (trial {best.number})"
+    if constraints:
+        infeasible = sum(1 for t in study.trials if t.state is TrialState.COMPLETE and not t.feasible)
+        detail += f" · {infeasible} infeasible"
+        least = least_violating(study.trials)
+        if least is not None and not getattr(study, "is_multi_objective", False):
+            detail += f" · no feasible trial yet (least violation: trial {least.number})"
     front = _front(study)
     if front:
         numbers = _numbers([t.number for t in front])
@@ -446,8 +470,13 @@ def results_html(study: Study, limit: int = 20) -> str:
     body = []
     best = _single_best(study)
     front = {t.number for t in _front(study)}
+    constraints = list(getattr(study, "constraints", None) or [])
     for t in shown:
         style = ' style="font-weight:bold"' if t is best or t.number in front else ""
+        if t.state is TrialState.COMPLETE and not t.feasible:
+            # Infeasible: greyed (its note says which constraint it misses), so a better-looking value is not read
+            # as a candidate.
+            style = ' class="hpmagic-infeasible" style="color:#8c959f"'
         state = (
             f'<span style="color:{_STATE_COLOURS.get(t.state, "#000")}" title="{esc(t.error or "")}">'
             f"{esc(t.state.value)}</span>"
@@ -459,7 +488,7 @@ def results_html(study: Study, limit: int = 20) -> str:
         values = "".join(f"<td>{esc(c)}</td>" for c in _value_cells(study, t, ranks))
         body.append(
             f"<tr{style}><td>{t.number}</td>{cells}{values}"
-            f"<td>{_duration(t)}</td><td>{state}</td><td>{esc(_note(t))}</td></tr>"
+            f"<td>{_duration(t)}</td><td>{state}</td><td>{esc(_note(t, constraints))}</td></tr>"
         )
     n_columns = len(params) + len(fidelity) + 4 + len(_value_headers(study))
     more = (
@@ -502,8 +531,8 @@ def results_text(study: Study, limit: int = 20) -> str:
             *(format_value(t.params.get(p)) for p in params),
             *_value_cells(study, t, ranks),
             _duration(t),
-            t.state.value,
-            _note(t),
+            t.state.value if t.feasible else f"{t.state.value} ✗",
+            _note(t, study.constraints if getattr(study, "constraints", None) else ()),
         ]
         for t in study.sorted_trials()[:limit]
     ]

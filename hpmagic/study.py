@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from hpmagic._checks import MAX_SECONDS, MAX_SEED, MAX_TRIALS, is_int, is_real
-from hpmagic.constraints import Constraint, least_violating, parse_constraints, undefined_name, violation_text
+from hpmagic.constraints import (
+    Constraint,
+    least_violating,
+    parse_constraints,
+    total_violation,
+    undefined_name,
+    violation_text,
+)
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
 from hpmagic.events import (
@@ -254,6 +261,7 @@ class Study:
     def sorted_trials(self) -> list[Trial]:
         """Best first: complete trials by value, then pruned, failed, interrupted and running ones by number.
 
+        With constraints, the complete trials that violate one come after the feasible ones, least violation first.
         A multi-objective study's complete trials come by Pareto front, then by crowding distance (the lonelier
         first: the front's ends and gaps), then by number.
         """
@@ -269,6 +277,7 @@ class Study:
             self.trials,
             key=lambda t: (
                 rank.get(t.state, 4),
+                total_violation(t.violations) if t.state is TrialState.COMPLETE else 0.0,
                 sign * t.value if t.state is TrialState.COMPLETE and t.value is not None else 0.0,
                 t.number,
             ),
