@@ -5,8 +5,9 @@ A trial runs the cell on a copy of the notebook's namespace, but a function defi
 notebook's value, not the one the trial's cell assigned, and every trial would silently train the same thing. Each
 trial therefore runs with copies of those functions whose globals are the trial's namespace. On Dask workers the
 functions arrive by value with only part of their globals, so the names they read (transitively) are sent too.
-Classes defined in the notebook, and decorated or partial functions, cannot be rebound that way: when one reads a
-name the cell assigns, the user is warned before the first trial.
+Classes defined in the notebook and their instances, decorated or partial functions, and functions held in a list,
+tuple or dict cannot be rebound that way: when one reads a name the cell assigns, the user is warned before the first
+trial.
 """
 
 from __future__ import annotations
@@ -73,26 +74,22 @@ def not_rebound(ns: dict[str, Any], name: str, value: Any) -> bool:
 
 
 def unseen_readers(user_ns: dict[str, Any], names: Iterable[str], assigned: set[str]) -> list[str]:
-    """Warnings for classes defined in the notebook, and wrapped notebook functions (decorated, or partials),
-    reachable from ``names``, that read a name the cell assigns: they keep the notebook's globals, so they would see
-    the notebook's value in every trial."""
+    """Warnings for what the trial cannot redirect, reachable from ``names``, that reads a name the cell assigns
+    (directly or through the notebook functions it calls): classes defined in the notebook and their instances,
+    wrapped notebook functions (decorated, or partials), and notebook functions held in a list, tuple or dict (a
+    list of callbacks). They keep the notebook's globals, so they would see the notebook's value in every trial."""
     out = []
     for name in sorted(set(names)):
-        value = user_ns.get(name)
+        try:
+            found = _unseen(name, user_ns.get(name), user_ns)
+        except Exception:  # an object whose attributes raise: nothing to say about it
+            continue
+        if found is None:
+            continue
+        what, functions = found
         read: set[str] = set()
-        if isinstance(value, type):
-            what = f"class {name}, defined in an earlier cell,"
-            for attr in vars(value).values():
-                func = getattr(attr, "__func__", attr)
-                if _is_notebook_function(func, user_ns):
-                    read |= code_names(func.__code__)
-        elif not _is_notebook_function(value, user_ns):
-            # A decorated function (``@torch.no_grad()``) or a functools.partial wraps the notebook's function.
-            inner = getattr(value, "__wrapped__", None) or getattr(value, "func", None)
-            if not isinstance(inner, types.FunctionType) or inner.__globals__ is not user_ns:
-                continue
-            what = f"{name}, a wrapped function of an earlier cell,"
-            read = code_names(inner.__code__)
+        for func in functions:
+            read |= notebook_functions(user_ns, code_names(func.__code__))[1]
         both = sorted(read & assigned)
         if both:
             shown = ", ".join(both)
@@ -101,3 +98,39 @@ def unseen_readers(user_ns: dict[str, Any], names: Iterable[str], assigned: set[
                 f"trial's; pass {shown} to it as an argument"
             )
     return out
+
+
+#: Items of a list, tuple or dict looked at for notebook functions (a list of a million numbers is not scanned).
+_MAX_ITEMS = 100
+
+
+def _unseen(name: str, value: Any, user_ns: dict[str, Any]) -> tuple[str, list[types.FunctionType]] | None:
+    """What ``value`` is, and the notebook functions it runs that a trial cannot rebind; None if there are none."""
+    if isinstance(value, types.FunctionType):
+        return None  # rebound for each trial
+    if isinstance(value, type):
+        methods = _methods(value, user_ns)
+        return (f"class {name}, defined in an earlier cell,", methods) if methods else None
+    inner = getattr(value, "__wrapped__", None) or getattr(value, "func", None)
+    if isinstance(inner, types.FunctionType) and inner.__globals__ is user_ns:
+        # A decorated function (``@torch.no_grad()``) or a functools.partial wraps the notebook's function.
+        return f"{name}, a wrapped function of an earlier cell,", [inner]
+    if isinstance(value, (list, tuple, dict)):
+        items = list(value.values() if isinstance(value, dict) else value)[:_MAX_ITEMS]
+        held = [item for item in items if _is_notebook_function(item, user_ns)]
+        return (f"{name}, which holds functions of an earlier cell,", held) if held else None
+    methods = _methods(type(value), user_ns)
+    if methods:
+        return f"{name}, an instance of class {type(value).__name__} defined in an earlier cell,", methods
+    return None
+
+
+def _methods(cls: type, user_ns: dict[str, Any]) -> list[types.FunctionType]:
+    """The notebook functions among a class's (and its bases') methods, static and class methods included."""
+    found = []
+    for klass in getattr(cls, "__mro__", ())[:-1]:  # not object
+        for attr in vars(klass).values():
+            func = getattr(attr, "__func__", attr)
+            if _is_notebook_function(func, user_ns):
+                found.append(func)
+    return found

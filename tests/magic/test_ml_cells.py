@@ -118,6 +118,21 @@ def test_a_class_of_an_earlier_cell_reading_the_cells_variable_is_warned_about(i
     assert "class Net, defined in an earlier cell, reads hidden, which this cell assigns" in out
 
 
+def test_instances_and_held_functions_reading_the_cells_variable_are_warned_about(ip: Any, capsys: Any) -> None:
+    ip.run_cell(
+        "lr = 0.5\ndef helper():\n    return lr\n"
+        "class Trainer:\n    def fit(self):\n        return helper()\n"  # reads lr through a function it calls
+        "class Quiet:\n    def fit(self):\n        return 1.0\n"
+        "trainer, quiet = Trainer(), Quiet()\ncallbacks = {'on_end': lambda: lr}\n"
+    )
+    cell = "lr = tune.uniform(0, 1)\ntrainer.fit() + callbacks['on_end']() + quiet.fit()\n"
+    assert run(ip, "--strategy random --trials 2 --seed 0 --storage :memory:", cell).success
+    out = capsys.readouterr().out
+    assert "trainer, an instance of class Trainer defined in an earlier cell, reads lr, which this cell assigns" in out
+    assert "callbacks, which holds functions of an earlier cell, reads lr" in out
+    assert "quiet" not in out  # its class reads nothing the cell assigns
+
+
 def test_a_decorated_function_reading_the_cells_variable_is_warned_about(ip: Any, capsys: Any) -> None:
     ip.run_cell(
         "import functools\nlr = 0.1\ndef step(x):\n    return x * lr\n"
