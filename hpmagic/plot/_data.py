@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,9 +64,12 @@ def complete_trials(trials: Sequence[Trial]) -> list[Trial]:
 
 
 def _best(done: Sequence[Trial], direction: str) -> Trial | None:
-    """The best of ``done`` (sorted by number), the earliest on ties, as ``Study.best_trial`` picks it."""
+    """The best feasible trial of ``done`` (sorted by number), the earliest on ties, as ``Study.best_trial`` picks
+    it."""
     best: Trial | None = None
     for t in done:
+        if not t.feasible:
+            continue
         if best is None or (t.value > best.value if direction == "maximize" else t.value < best.value):  # type: ignore[operator]
             best = t
     return best
@@ -192,9 +195,11 @@ class ConvergenceData:
     Attributes:
         numbers: trial numbers of the complete trials, ascending.
         values: their objective values.
-        best_so_far: the best value among the complete trials up to each one (running min or max by direction).
+        best_so_far: the best value among the feasible complete trials up to each one (running min or max by
+            direction); NaN before the first feasible one.
         n_failed: failed trials, which have no value to show.
         n_pruned: pruned trials, left out because their value is an intermediate one, not the objective's.
+        feasible: per complete trial, whether it met every constraint (all True in a study without constraints).
     """
 
     numbers: np.ndarray
@@ -202,6 +207,7 @@ class ConvergenceData:
     best_so_far: np.ndarray
     n_failed: int
     n_pruned: int
+    feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def convergence_data(trials: Sequence[Trial], direction: str) -> ConvergenceData:
@@ -212,9 +218,13 @@ def convergence_data(trials: Sequence[Trial], direction: str) -> ConvergenceData
     n_pruned = sum(1 for t in trials if t.state == TrialState.PRUNED)
     nums = np.fromiter((t.number for t in done), dtype=np.int64, count=len(done))
     values = np.fromiter((float(t.value or 0.0) for t in done), dtype=np.float64, count=len(done))
+    feasible = np.fromiter((t.feasible for t in done), dtype=bool, count=len(done))
     accumulate = np.maximum.accumulate if direction == "maximize" else np.minimum.accumulate
-    best = accumulate(values) if len(values) else values.copy()
-    return ConvergenceData(nums, values, best, n_failed, n_pruned)
+    # Only feasible trials count towards the best: an infeasible one stands in as the worst possible value.
+    worst = -np.inf if direction == "maximize" else np.inf
+    best = accumulate(np.where(feasible, values, worst)) if len(values) else values.copy()
+    best[~np.isfinite(best)] = np.nan
+    return ConvergenceData(nums, values, best, n_failed, n_pruned, feasible)
 
 
 # -- parallel coordinates --------------------------------------------------------------------------------------------
@@ -322,6 +332,7 @@ class ScatterData:
         levels: labels of a categorical's choices (empty for numbers).
         best: row of the study's best trial, or None when it did not use this parameter (or nothing completed).
         n_missing: complete trials that did not use the parameter (conditional ones).
+        feasible: per row, whether the trial met every constraint (all True in a study without constraints).
     """
 
     param: str
@@ -333,6 +344,7 @@ class ScatterData:
     levels: tuple[str, ...]
     best: int | None
     n_missing: int
+    feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def scatter_data(
@@ -368,6 +380,7 @@ def scatter_data(
         levels=levels,
         best=best,
         n_missing=len(done) - len(used),
+        feasible=np.array([t.feasible for t in used], dtype=bool),
     )
 
 
