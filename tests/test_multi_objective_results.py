@@ -118,3 +118,16 @@ def test_an_objective_named_like_a_column_is_prefixed():
     row = study.rows()[0]
     assert row["objective_value"] == study.trials[0].values[0]
     assert row["objective_duration"] == study.trials[0].values[1]
+
+
+def test_value_plots_name_the_primary_objective():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hpmagic.plot import convergence, param_scatter
+
+    study = make(8, primary="latency")
+    ax = convergence(study)
+    assert ax.get_ylabel() == "latency (primary objective)"
+    assert list(ax.collections[0].get_offsets()[:, 1]) == [t.values[1] for t in study.trials]
+    assert param_scatter(study, "x").get_ylabel() == "latency (primary objective)"

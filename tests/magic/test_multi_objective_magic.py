@@ -174,3 +174,58 @@ def test_a_multi_objective_study_under_asha_uses_the_primary(ip):
     budgets = {t.user_attrs.get("budget") for t in study.trials}
     assert len(budgets) > 1  # the scheduler ran trials at several budgets from the primary objective's reports
     assert study.best_trials
+
+
+def test_use_best_publishes_the_front_best_on_the_primary_or_the_trial_picked(ip, monkeypatch):
+    import hpmagic.magic.magics as magics
+
+    callbacks = {}
+    real = magics.make_reporter
+
+    def recording(*args, **kwargs):  # the real reporter; its callbacks kept so the test can press the buttons
+        callbacks.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(magics, "make_reporter", recording)
+    line = "--strategy random --trials 10 --seed 7 --maximize accuracy --minimize latency --primary latency"
+    assert run(ip, line, DICT_CELL).success
+    study = ip.user_ns["tune"].study
+    fastest = min(study.trials, key=lambda t: t.values[1])
+    message = callbacks["on_use_best"]()
+    assert message.startswith(f"published trial {fastest.number} (of the Pareto front, the best on latency)")
+    assert ip.user_ns["tune"].best == fastest.params
+    other = max(study.best_trials, key=lambda t: t.values[0])
+    assert other is not fastest
+    message = callbacks["on_use_trial"](other.number)
+    assert message.startswith(f"published trial {other.number}: tune.best and ")
+    assert ip.user_ns["tune"].best == other.params
+    assert ip.user_ns["accuracy"] == pytest.approx(other.values[0])  # its variables, rebuilt by running it again
+    assert "not a complete trial" in callbacks["on_use_trial"](999)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(2, 4), directions=st.lists(st.sampled_from(["max", "min"]), min_size=1, max_size=5))
+def test_generated_direction_lists_must_match_the_tuple(ip, n, directions):
+    cell = "x = tune.uniform(0, 1)\n" + ", ".join(f"x * {i}" for i in range(1, n + 1)) + "\n"
+    line = f"--strategy random --trials 2 --seed 0 --storage :memory: --directions {','.join(directions)}"
+    if len(directions) == n:
+        assert run(ip, line, cell).success
+        study = ip.user_ns["tune"].study
+        assert study.directions == [Direction.MAXIMIZE if d == "max" else Direction.MINIMIZE for d in directions]
+        assert all(len(t.values) == n for t in study.trials)
+    else:
+        with pytest.raises(UsageError, match=f"{len(directions)} direction\\(s\\) given .* for {n} objective") as info:
+            ip.run_cell_magic("tune", line, cell)
+        assert len(str(info.value).splitlines()) == 1
+
+
+def test_several_objectives_with_workers(ip):
+    line = "--strategy random --trials 6 --seed 8 --jobs 2 --maximize accuracy --minimize latency"
+    assert run(ip, line, DICT_CELL).success
+    study = ip.user_ns["tune"].study
+    assert len(study.trials) == 6
+    for t in study.trials:
+        x, depth = t.params["x"], t.params["depth"]
+        assert t.values == pytest.approx([1 - (x - 0.7) ** 2 - 0.01 * depth, 10 * x + depth])
+    best = max(study.best_trials, key=lambda t: t.values[0])
+    assert ip.user_ns["tune"].best == best.params
