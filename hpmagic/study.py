@@ -549,6 +549,12 @@ class Study:
         # The strategy's notes, then what the loop itself noted (lost workers, variables it could not fetch).
         strategy_notes = list(getattr(self._strategy, "notes", None) or [])
         self.notes = strategy_notes + [n for n in self.notes if n not in strategy_notes]
+        least = least_violating(self.trials) if self.constraints else None
+        if least is not None:
+            self.notes.append(
+                f"no trial met the constraints, so there is no best trial; the least violation was trial "
+                f"{least.number}'s ({violation_text(self.constraints, least.violations)})"
+            )
         self.storage.set_study_state(self.study_id, reason.study_state)
         finished = self.last_finish = StudyFinished(self, reason, message)
         emit(finished)
