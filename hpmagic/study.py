@@ -551,8 +551,9 @@ class Study:
         self.notes = strategy_notes + [n for n in self.notes if n not in strategy_notes]
         least = least_violating(self.trials) if self.constraints else None
         if least is not None:
+            outcome = "best_trials holds the least violating" if self.is_multi_objective else "there is no best trial"
             self.notes.append(
-                f"no trial met the constraints, so there is no best trial; the least violation was trial "
+                f"no trial met the constraints, so {outcome}; the least violation was trial "
                 f"{least.number}'s ({violation_text(self.constraints, least.violations)})"
             )
         self.storage.set_study_state(self.study_id, reason.study_state)
