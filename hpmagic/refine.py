@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from hpmagic.constraints import total_violation
 from hpmagic.errors import OptionError
 from hpmagic.space import NO_DEFAULT, Categorical, Dimension, Float, Int, Space
 from hpmagic.trial import Trial, TrialState
@@ -27,13 +28,19 @@ def refine_space(
 ) -> Space:
     """The space narrowed to the best ``top`` fraction of complete trials (at least ``min_top`` of them).
 
-    Numeric ranges become the span of those trials' values, padded by ``margin`` of that span on each side (and at
+    With constraints, the best are the best feasible trials (then the least violating ones). Numeric ranges become
+    the span of those trials' values, padded by ``margin`` of that span on each side (and at
     least 5% of the original range), measured on the dimension's own scale (log for log dimensions), and clipped to
     the original bounds. Categorical dimensions keep the choices those trials used.
     """
     sign = -1.0 if direction == "maximize" else 1.0
-    scored = [(sign * t.value, t) for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-    scored.sort(key=lambda pair: pair[0])  # stable: ties keep the trials' order
+    scored = [
+        ((total_violation(t.violations), sign * t.value), t)
+        for t in trials
+        if t.state is TrialState.COMPLETE and t.value is not None
+    ]
+    # Feasible trials first (a constraint's violation is 0 for them), then the least violating; stable on ties.
+    scored.sort(key=lambda pair: pair[0])
     complete = [t for _, t in scored]
     if len(complete) < 2:
         raise OptionError("--refine needs a study with at least 2 complete trials to narrow the space around")

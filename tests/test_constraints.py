@@ -211,3 +211,14 @@ def test_repeats_keep_the_mean_margin():
     )
     for t in study.trials:
         assert t.user_attrs["constraint_margins"] == [pytest.approx(t.params["x"])]
+
+
+def test_refine_narrows_around_the_best_feasible_trials(tmp_path):
+    path = tmp_path / "r.db"
+    kwargs = dict(strategy="random", seed=0, storage=path, name="r", constraints=["x <= -1"])
+    hpmagic.optimize(bowl, SPACE, n_trials=20, **kwargs)
+    refined = hpmagic.optimize(bowl, SPACE, n_trials=30, refine=True, **kwargs)
+    new = refined.trials[20:]
+    assert len(new) == 10
+    # The unconstrained optimum is at x = 2: refined around feasible trials, the new x stay near the bound -1.
+    assert max(t.params["x"] for t in new) < 0.5
