@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if bad:
         parser.error(f"unknown {bad}: problems {tuple(mo_problems.PROBLEMS)}, optimizers {OPTIMIZERS}")
     budgets = sorted(set(args.budgets))
-    env = environment()
+    env, commit = environment(), _git_commit()  # the code the runs import: as it is when they start
     began = time.perf_counter()
     results: list[dict[str, Any]] = []
     tasks = [(n, o, s, budgets[-1]) for n in names for s in range(args.seeds) for o in optimizers]
@@ -207,12 +207,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.dump:
         Path(args.dump).write_text(json.dumps(results))
     seeds = 1 + max((r["seed"] for r in results), default=-1)
+    end = _git_commit()
+    moved = "" if end == commit else f" at the start ({end} at the end)"
     venv = Path(sys.executable).parent.parent.name
     command = f"{venv}/bin/python -m benchmarks.mo_hypervolume {' '.join(argv if argv is not None else sys.argv[1:])}"
     header = (
         "## Multi-objective search: hypervolume (`make bench-mo`)\n\n"
         f"- command: `{command.rstrip()}`\n"
-        f"- commit {_git_commit()}; {time.strftime('%Y-%m-%d', time.gmtime())}; {elapsed:.0f} s with {args.jobs} "
+        f"- commit {commit}{moved}; {time.strftime('%Y-%m-%d', time.gmtime())}; {elapsed:.0f} s with {args.jobs} "
         "worker processes\n"
         f"- machine: {env['nproc']} CPUs ({env['cpu']}), {env['platform']}, OMP_NUM_THREADS={env['omp']}\n"
         f"- load average (1/5/15 min) at the start: {env['load']}, at the end: {_load()}\n"
