@@ -1,6 +1,6 @@
-"""The dashboard, static copy and ``to_dataframe()`` of real multi-fidelity and repeated studies (no hand-made
-trial attributes): Hyperband's progress counts its schedule, and the budget, rung, continued trial and the spread of
-``--repeats`` show in every view."""
+"""The dashboard, static copy and ``to_dataframe()`` of real multi-fidelity (Hyperband, PBT) and repeated studies
+(no hand-made trial attributes): Hyperband's progress counts its schedule, and the budget, rung or member, continued
+trial and the spread of ``--repeats`` show in every view."""
 
 from __future__ import annotations
 
@@ -93,3 +93,21 @@ def test_repeats_show_their_spread_in_the_table_the_static_copy_and_the_datafram
     assert re.search(shown, static["text/plain"]) and re.search(shown, static["text/html"])
     frame = study.to_dataframe()
     assert set(frame["repeats"]) == {3} and frame["value_std"].to_numpy() == pytest.approx([0.1] * 4)
+
+
+def test_pbt_members_and_rounds_show_in_the_table_and_the_dataframe() -> None:
+    dash = _Recorded(top_k=30, min_interval=0, plot_interval=0)
+    study = hpmagic.optimize(
+        curve,
+        {"x": tune.uniform(0, 1)},
+        strategy="pbt",
+        budget=(1, 8),
+        seed=0,
+        strategy_options={"population": 4},
+        reporters=[dash],
+    )
+    assert ">member<" in dash.table.value and ">continues<" in dash.table.value
+    members = re.findall(r'<td class="hpmagic-fid">(m\d+ r\d+)</td>', dash.table.value)
+    assert {m.split()[0] for m in members} == {"m0", "m1", "m2", "m3"}, members
+    frame = study.to_dataframe()
+    assert set(frame["member"].dropna()) == {0, 1, 2, 3} and frame["round"].max() >= 1
