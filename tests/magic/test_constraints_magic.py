@@ -76,3 +76,9 @@ def test_resume_keeps_the_trials_and_refuses_other_constraints(ip, tmp_path):
     with pytest.raises(UsageError, match="constraints"):
         ip.run_cell_magic("tune", "--strategy random --seed 0 --name r --trials 12 --resume", CELL)
     assert len(hpmagic.load_study("r", tmp_path / "hpmagic.db").trials) == 10
+
+
+def test_help_documents_the_constraint_option(ip, capsys):
+    ip.run_cell("%%tune?\n")
+    out = capsys.readouterr().out
+    assert "--constraint" in out and "latency <= 10" in out
