@@ -189,3 +189,13 @@ def test_a_live_optimize_study_gets_the_tab_and_use_this_trial():
     dash.pareto.points[front[-1]].click()
     dash.pareto.use_button.click()
     assert used == [front[-1]]
+
+
+def test_past_the_limit_the_front_and_the_newest_trials_get_buttons(monkeypatch):
+    from hpmagic.display import pareto_tab
+
+    monkeypatch.setattr(pareto_tab, "MAX_POINTS", 4)
+    numbers, on_front = list(range(10)), [n in (1, 2) for n in range(10)]
+    assert pareto_tab._clickable(numbers, on_front) == [1, 2, 8, 9]
+    assert pareto_tab._clickable(numbers, [True] * 10) == [0, 1, 2, 3]
+    assert pareto_tab._clickable(numbers[:3], on_front[:3]) == [0, 1, 2]
