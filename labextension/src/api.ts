@@ -48,6 +48,8 @@ export interface ITrialRow {
   budget: number | null;
   n_reports: number | null;
   has_output: boolean;
+  /** How far the trial misses each of the study's constraints (0 when met); absent or null without constraints. */
+  violations?: number[] | null;
 }
 
 export interface ITrialsAnswer {

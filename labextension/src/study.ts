@@ -349,17 +349,30 @@ export class StudyPage extends Widget {
     const body = h('tbody');
     for (const r of answer.rows) {
       const duration = r.finished_at && r.started_at ? `${(r.finished_at - r.started_at).toFixed(2)} s` : '';
+      // A complete trial that misses a constraint: greyed, and its value cell says by how much (never the best).
+      const missed = r.state === 'complete' ? (r.violations ?? []).filter(v => v > 0) : [];
+      const infeasible = missed.length > 0;
       const cells = [
         h('td', {}, String(r.number)),
-        h('td', { class: `jp-hpmagic-state-${r.state}` }, r.state),
-        h('td', { title: r.error ?? '' }, fmtValue(r.value)),
+        h('td', { class: `jp-hpmagic-state-${r.state}` }, infeasible ? `${r.state} ✗` : r.state),
+        h(
+          'td',
+          {
+            title: infeasible
+              ? trans.__('infeasible: misses %1 constraint(s), by %2 in all', missed.length, fmtValue(missed.reduce((a, b) => a + b, 0)))
+              : (r.error ?? '')
+          },
+          fmtValue(r.value)
+        ),
         hasTest ? h('td', {}, fmtValue(r.test)) : null,
         ...params.map(p => h('td', {}, p in r.params ? fmtValue(r.params[p]) : '')),
         h('td', {}, duration)
       ];
       const more = h('button', { class: 'jp-hpmagic-link', type: 'button' }, trans.__('output'));
       more.addEventListener('click', () => void this._showDetail(r.number));
-      body.appendChild(h('tr', { 'data-number': r.number }, ...cells, h('td', {}, more)));
+      body.appendChild(
+        h('tr', { 'data-number': r.number, class: infeasible ? 'jp-hpmagic-infeasible' : undefined }, ...cells, h('td', {}, more))
+      );
     }
     replaceChildren(this._table, h('thead', {}, head), body);
     const pages = Math.max(1, Math.ceil(answer.total / size));
