@@ -36,6 +36,7 @@ __all__ = ["convergence", "importance", "parallel_coordinates", "param_scatter",
 
 _BEST_COLOR = "#d62728"
 _TRIAL_COLOR = "#1f77b4"
+_INFEASIBLE_COLOR = "#8c959f"  # grey, as the results table draws infeasible rows
 
 
 class StudyLike(Protocol):
@@ -103,8 +104,11 @@ def convergence(study: StudyLike, ax: Axes | None = None) -> Axes:
         study: a Study, or any object with ``trials``, ``direction`` and ``space``.
         ax: the Axes to draw into; None makes a new Figure.
 
+    In a study with constraints, trials that violate one are grey crosses (``ax.collections[1]``, labelled
+    "infeasible") and the best-so-far line counts only the feasible ones (it starts at the first of them).
+
     Returns:
-        The Axes: ``ax.collections[0]`` holds the trials' points, ``ax.lines[0]`` the best-so-far line.
+        The Axes: ``ax.collections[0]`` holds the (feasible) trials' points, ``ax.lines[0]`` the best-so-far line.
     """
     data = convergence_data(study.trials, study.direction)
     if ax is None:
@@ -118,12 +122,20 @@ def convergence(study: StudyLike, ax: Axes | None = None) -> Axes:
     note = _not_shown(data.n_failed, data.n_pruned)
     if not len(data.numbers):
         return _empty(ax, "no complete trial yet" + (f"\n({note})" if note else ""))
-    ax.scatter(data.numbers, data.values, s=14, color=_TRIAL_COLOR, alpha=0.6, linewidths=0, label="trial")
+    ok = data.feasible
+    ax.scatter(data.numbers[ok], data.values[ok], s=14, color=_TRIAL_COLOR, alpha=0.6, linewidths=0, label="trial")
     ax.plot(data.numbers, data.best_so_far, color=_BEST_COLOR, lw=1.8, drawstyle="steps-post", label="best so far")
+    if not ok.all():
+        _infeasible(ax, data.numbers[~ok], data.values[~ok], 22)
     # A fixed corner: loc="best" would test every point for overlap on each redraw.
     corner: Literal["upper right", "lower right"] = "upper right" if study.direction == "minimize" else "lower right"
     ax.legend(loc=corner, fontsize="small", title=note or None, title_fontsize="small", framealpha=0.8)
     return ax
+
+
+def _infeasible(ax: Axes, x: np.ndarray, y: np.ndarray, size: float) -> None:
+    """Trials that violate a constraint: grey crosses, so they never read as candidates for the best."""
+    ax.scatter(x, y, s=size, marker="x", color=_INFEASIBLE_COLOR, alpha=0.8, linewidths=1.0, label="infeasible")
 
 
 # -- importance ------------------------------------------------------------------------------------------------------
@@ -262,8 +274,11 @@ def param_scatter(study: StudyLike, param: str, ax: Axes | None = None) -> Axes:
         param: the parameter's name.
         ax: the Axes to draw into; None makes a new Figure.
 
+    In a study with constraints, trials that violate one are grey crosses (the last collection, labelled
+    "infeasible"); the star is the best feasible trial.
+
     Returns:
-        The Axes: ``ax.collections[0]`` holds the trials' points, ``ax.collections[1]`` the best one.
+        The Axes: ``ax.collections[0]`` holds the (feasible) trials' points, ``ax.collections[1]`` the best one.
 
     Raises:
         ValueError: ``param`` is not a parameter of the study (the message lists those that are).
@@ -288,7 +303,8 @@ def param_scatter(study: StudyLike, param: str, ax: Axes | None = None) -> Axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not len(x):
         return _empty(ax, f"no complete trial with {param} yet" + (f"\n({note})" if note else ""))
-    ax.scatter(x, data.values, s=18, color=_TRIAL_COLOR, alpha=0.65, linewidths=0, label="trial")
+    ok = data.feasible
+    ax.scatter(x[ok], data.values[ok], s=18, color=_TRIAL_COLOR, alpha=0.65, linewidths=0, label="trial")
     if data.best is not None:
         ax.scatter(
             [x[data.best]],
@@ -301,6 +317,8 @@ def param_scatter(study: StudyLike, param: str, ax: Axes | None = None) -> Axes:
             zorder=3,
             label=f"best: trial {data.numbers[data.best]}",
         )
+    if not ok.all():
+        _infeasible(ax, x[~ok], data.values[~ok], 26)
     ax.legend(loc="best", fontsize="small", title=note or None, title_fontsize="small", framealpha=0.8)
     return ax
 
