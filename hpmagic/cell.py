@@ -59,6 +59,9 @@ class CellObjective:
     warnings: tuple[str, ...] = ()
     #: What the objective expression's syntax says of its shape: a count (tuple), dict keys, or None (one value).
     shape: Shape = None
+    #: Names read after the cell by something other than its code (``--constraint`` expressions): notebook variables
+    #: among them travel to Dask workers too.
+    extra_names: frozenset[str] = frozenset()
     _last_ns: dict[str, Any] | None = field(default=None, repr=False)
     _best_ns: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -117,6 +120,7 @@ class CellObjective:
         import cloudpickle
 
         own = _free_names(self.source) | _code_names(self.objective_code) | _code_names(self.test_code)
+        own |= self.extra_names
         # The names the notebook's functions read go too, so a trial can rebind those functions to its namespace.
         names = own | set(self.reached)
         data: dict[str, Any] = {}

@@ -68,6 +68,13 @@ class Constraint:
         self._sources = [ast.unparse(o) for o in operands]
         self._links = [(_SIGNS[type(op)], i) for i, op in enumerate(node.ops)]
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The names a text constraint reads (a callable's are unknown: empty)."""
+        if self.fn is not None:
+            return frozenset()
+        return frozenset(n.id for n in ast.walk(_parse(self.label)) if isinstance(n, ast.Name))
+
     def __getstate__(self) -> dict[str, Any]:
         return {"label": self.label, "fn": self.fn}
 

@@ -12,6 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Enum, Int, Unicode, observe
 
 from hpmagic.cell import build_objective, default_study_name
+from hpmagic.constraints import parse_constraints
 from hpmagic.display import HTMLReporter, make_reporter, results_html, results_text
 from hpmagic.display.study_list import StudyList
 from hpmagic.errors import HpmagicError, OptionError
@@ -240,6 +241,7 @@ class TuneMagics(Magics):
         user_ns = self.shell.user_ns if self.shell is not None else {}
         # The cell starts on the editor's line 2, under the %%tune line: errors and tracebacks say so.
         objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test, first_line=2)
+        objective.extra_names = frozenset().union(*(c.names for c in parse_constraints(cmd.constraints)))
         if parallel:
             objective.for_workers()  # a variable that cannot travel to the workers is an error before any study
         run = build_run(

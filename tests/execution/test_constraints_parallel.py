@@ -15,10 +15,10 @@ CELL = "w = tune.uniform(0, 4)\nsize = 10 * w\nloss = (w - 3) ** 2\nloss\n"
 
 
 def test_jobs_evaluates_constraints_on_workers_and_publishes_the_best_feasible_trial(ip: Any) -> None:
+    ip.user_ns["limit"] = 20  # read only by the constraint: it must travel to the workers all the same
     try:
-        line = (
-            "--strategy random --trials 10 --seed 0 --jobs 2 --name par-c --storage :memory: --constraint 'size <= 20'"
-        )
+        line = "--strategy random --trials 10 --seed 0 --jobs 2 --name par-c --storage :memory: "
+        line += "--constraint 'size <= limit'"
         assert run(ip, line, CELL).success
         study = ip.user_ns["tune"].study
         assert len({t.user_attrs["worker"] for t in study.trials}) == 2
