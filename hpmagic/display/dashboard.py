@@ -496,8 +496,11 @@ class Dashboard:
             return
         tabs: list[tuple[str, Any]] = []
         if getattr(study, "is_multi_objective", False):  # first: the front is what such a study is for
-            self.pareto = ParetoTab(study, self.on_use_trial)
-            tabs.append(("Pareto front", self.pareto.widget))
+            try:
+                self.pareto = ParetoTab(study, self.on_use_trial)
+                tabs.append(("Pareto front", self.pareto.widget))
+            except Exception as exc:  # noqa: BLE001 - as the other tabs: say so in the tab, keep the dashboard
+                tabs.append(("Pareto front", w.HTML(f"<i>{html.escape(f'{type(exc).__name__}: {exc}')}</i>")))
         tabs += [
             ("Convergence", _image(lambda fig: plot.convergence(study, ax=fig.add_subplot(111)))),
             ("Parallel coordinates", _image(lambda fig: plot.parallel_coordinates(study, ax=fig.add_subplot(111)))),
