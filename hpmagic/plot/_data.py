@@ -256,18 +256,21 @@ class ParallelData:
         axes: the parameters' axes, then the objective's.
         coords: shape (trials, axes), positions in [0, 1]; NaN where a trial did not use a (conditional) parameter.
         values: objective values (for colour); ``numbers`` the trial numbers.
+        feasible: per row, whether the trial met every constraint (all True in a study without constraints).
     """
 
     axes: tuple[AxisData, ...]
     coords: np.ndarray
     values: np.ndarray
     numbers: np.ndarray
+    feasible: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _worst_first(done: Sequence[Trial], direction: str) -> list[Trial]:
-    """Worst value first, best last; among equal values the earliest last (it is the study's best)."""
+    """Worst value first, best last; among equal values the earliest last (it is the study's best). Trials that
+    violate a constraint come before every feasible one, so the best feasible trial is last."""
     sign = 1.0 if direction == "maximize" else -1.0
-    return sorted(done, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+    return sorted(done, key=lambda t: (t.feasible, sign * t.value, -t.number))  # type: ignore[operator]
 
 
 def parallel_data(
@@ -314,7 +317,7 @@ def parallel_data(
         ticks, labels = (), ()
     axes.append(AxisData("objective", "objective", False, ticks, labels))
     nums = np.array([t.number for t in done], dtype=np.int64)
-    return ParallelData(tuple(axes), coords, values, nums)
+    return ParallelData(tuple(axes), coords, values, nums, np.array([t.feasible for t in done], dtype=bool))
 
 
 # -- one parameter against the objective -----------------------------------------------------------------------------

@@ -176,7 +176,8 @@ def parallel_coordinates(study: StudyLike, params: Sequence[str] | None = None, 
     Lines are coloured by objective value, darkest for the best, and the best are drawn on top; the best trial is
     also drawn thick in red. Numeric axes span the search space (log dimensions in log space) and are labelled
     with real values; categorical axes list their choices. A trial that did not use a conditional parameter has
-    a gap at that axis, bridged by a dashed line.
+    a gap at that axis, bridged by a dashed line. In a study with constraints, trials that violate one are grey,
+    drawn under the others, and the red line is the best feasible trial.
 
     Args:
         study: a Study, or any object with ``trials``, ``direction`` and ``space``.
@@ -189,7 +190,7 @@ def parallel_coordinates(study: StudyLike, params: Sequence[str] | None = None, 
     """
     from matplotlib import colormaps
     from matplotlib.collections import LineCollection
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import Normalize, to_rgba
 
     data = parallel_data(study.trials, study.space, study.direction, params)
     n_axes = len(data.axes)
@@ -208,6 +209,7 @@ def parallel_coordinates(study: StudyLike, params: Sequence[str] | None = None, 
         cmap = colormaps["viridis_r" if study.direction == "maximize" else "viridis"]
         norm = Normalize(float(data.values.min()), float(data.values.max()))
         colors = cmap(norm(data.values))
+        colors[~data.feasible] = to_rgba(_INFEASIBLE_COLOR)
         # NaN vertices break a path: a trial without a conditional parameter has a gap at that axis, bridged by a
         # dashed line (so its objective stays visible, and the crossing does not read as a value).
         segments = [np.column_stack([xs, row]) for row in data.coords]
@@ -221,12 +223,16 @@ def parallel_coordinates(study: StudyLike, params: Sequence[str] | None = None, 
             gaps = LineCollection(dashed, colors=colors[rows], linewidths=0.9, alpha=0.5, linestyles="--", zorder=2)
             gaps.set_gid("gaps")
             ax.add_collection(gaps, autolim=False)
-        best = data.coords[-1]
-        ax.plot(xs, best, color=_BEST_COLOR, lw=2.4, zorder=2.5, label=f"best: trial {data.numbers[-1]}")
-        for r, (a, b) in zip(rows, spans, strict=True):
-            if r == len(data.coords) - 1:
-                ax.plot([a, b], [best[a], best[b]], color=_BEST_COLOR, lw=1.6, ls="--", zorder=2.5)
-        title = f"{_name(study)} ({study.direction}): {len(data.values)} trials, best (red): trial {data.numbers[-1]}"
+        title = f"{_name(study)} ({study.direction}): {len(data.values)} trials"
+        if data.feasible[-1]:  # the last row is the best feasible trial (none, when no trial met the constraints)
+            best = data.coords[-1]
+            ax.plot(xs, best, color=_BEST_COLOR, lw=2.4, zorder=2.5, label=f"best: trial {data.numbers[-1]}")
+            for r, (a, b) in zip(rows, spans, strict=True):
+                if r == len(data.coords) - 1:
+                    ax.plot([a, b], [best[a], best[b]], color=_BEST_COLOR, lw=1.6, ls="--", zorder=2.5)
+            title += f", best (red): trial {data.numbers[-1]}"
+        if not data.feasible.all():
+            title += f", {int((~data.feasible).sum())} infeasible (grey)"
     else:
         title = f"{_name(study)} ({study.direction})"
         _empty(ax, "no complete trial yet")

@@ -72,3 +72,25 @@ def test_best_so_far_is_the_running_best_of_the_feasible_trials(runs, direction)
         else:
             assert np.isnan(data.best_so_far[i])
     assert data.feasible.tolist() == [ok for _, ok in runs]
+
+
+def test_parallel_coordinates_greys_infeasible_trials_and_marks_the_best_feasible():
+    from matplotlib.colors import to_rgba
+
+    from hpmagic.plot import parallel_coordinates, parallel_data
+
+    study = _study(2)
+    data = parallel_data(study.trials, study.space, study.direction)
+    n_bad = int((~data.feasible).sum())
+    assert n_bad and not data.feasible[:n_bad].any() and data.feasible[n_bad:].all()  # infeasible drawn first
+    assert data.numbers[-1] == study.best_trial.number
+    ax = parallel_coordinates(study)
+    lines = next(c for c in ax.collections if c.get_gid() == "trials")
+    colors = lines.get_colors()
+    grey = to_rgba("#8c959f")[:3]
+    assert all(tuple(c[:3]) == grey for c in colors[:n_bad])
+    assert all(tuple(c[:3]) != grey for c in colors[n_bad:])
+    assert [line.get_label() for line in ax.lines if line.get_label().startswith("best")] == [
+        f"best: trial {study.best_trial.number}"
+    ]
+    ax.figure.clf()
