@@ -406,6 +406,7 @@ class Study:
         """
         check_budget(n_trials, timeout, max_failures, threads)
         check_seconds("trial_timeout", trial_timeout)
+        _ = self.constraint_checks  # a stored constraint that cannot be evaluated again is an error before any trial
         self._limits = (timeout, trial_timeout)
         if not is_int(repeats) or not 1 <= repeats <= 10_000:
             raise OptionError(f"repeats must be an integer from 1 to 10000, got {_short(repeats)}")

@@ -222,3 +222,21 @@ def test_refine_narrows_around_the_best_feasible_trials(tmp_path):
     assert len(new) == 10
     # The unconstrained optimum is at x = 2: refined around feasible trials, the new x stay near the bound -1.
     assert max(t.params["x"] for t in new) < 0.5
+
+
+def test_a_loaded_study_with_a_function_constraint_needs_it_again(tmp_path):
+    path = tmp_path / "f.db"
+
+    def small(ns):
+        return ns["x"]
+
+    hpmagic.optimize(bowl, SPACE, strategy="random", n_trials=3, seed=0, storage=path, name="f", constraints=[small])
+    loaded = hpmagic.load_study("f", path)
+    assert loaded.constraints == ["small()"]
+    with pytest.raises(OptionError, match="pass them again"):
+        loaded.optimize(lambda ctx: 0.0, hpmagic.strategies.RandomSampler(), n_trials=5)
+    assert len(hpmagic.load_study("f", path).trials) == 3
+    again = hpmagic.optimize(
+        bowl, SPACE, strategy="random", n_trials=5, seed=0, storage=path, name="f", resume=True, constraints=[small]
+    )
+    assert len(again.trials) == 5 and all(t.violations == [max(0.0, t.params["x"])] for t in again.trials)
