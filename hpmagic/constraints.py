@@ -22,13 +22,18 @@ from hpmagic.errors import HpmagicError, OptionError
 from hpmagic.trial import Trial, TrialState
 
 __all__ = [
+    "MARGINS",
     "UNDEFINED",
     "Constraint",
     "ConstraintError",
     "constraint_labels",
-    "evaluate",
+    "function_namespace",
+    "least_violating",
     "parse_constraints",
     "total_violation",
+    "undefined_name",
+    "violation_text",
+    "violations_of",
 ]
 
 #: In a failed trial's error: the constraint names something the trial never defined, a mistake every trial would
@@ -151,11 +156,6 @@ def parse_constraints(
 def constraint_labels(constraints: Sequence[Constraint]) -> list[str]:
     """The constraints as the study stores them (the text as typed, ``name()`` for a callable)."""
     return [c.label for c in constraints]
-
-
-def evaluate(constraints: Sequence[Constraint], namespace: Mapping[str, Any]) -> list[float]:
-    """Every constraint's margin for one trial, in order (raises ``ConstraintError`` on the first that fails)."""
-    return [c.margin(namespace) for c in constraints]
 
 
 def violations_of(margins: Sequence[float]) -> list[float]:
