@@ -223,14 +223,16 @@ def test_resources_limit_how_many_trials_run_at_once() -> None:
         with distributed.Client(cluster, set_as_default=False) as client:
 
             def fn(params: dict[str, Any]) -> float:
-                busy(0.2)
+                busy(0.4)
                 return params["x"]
 
             free = hpmagic.optimize(fn, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=8, client=client)
             gpu = hpmagic.optimize(
                 fn, {"x": tune.uniform(0, 1)}, strategy="random", n_trials=8, client=client, resources={"GPU": 1}
             )
-        assert max_overlap(free.trials) == 4
+        # Without the resource more than two run at once (four slots; on a loaded machine one may start late), with
+        # it never more than the two GPUs.
+        assert max_overlap(free.trials) >= 3
         assert max_overlap(gpu.trials) == 2
     finally:
         cluster.close()
