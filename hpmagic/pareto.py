@@ -48,13 +48,18 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
 def nondominated_ranks(points: Any) -> np.ndarray:
     """The front of each row: 0 for the non-dominated ones, 1 for those only the front dominates, and so on.
 
-    Peels fronts off a domination matrix: O(n² m) memory and time, fine for the thousands of trials a study has.
+    One or two objectives: a sort and a binary search per row, O(n log n), so a table of 10,000 trials ranks at
+    once. More: fronts peeled off a domination matrix, O(n² m) memory and time, fine for thousands of trials.
     """
     p = _matrix(points)
     n = len(p)
     ranks = np.full(n, -1, dtype=int)
     if n == 0:
         return ranks
+    if p.shape[1] == 1:
+        return np.unique(p[:, 0], return_inverse=True)[1].astype(int).reshape(-1)
+    if p.shape[1] == 2:
+        return _ranks_2d(p)
     le = np.all(p[:, None, :] <= p[None, :, :], axis=2)
     lt = np.any(p[:, None, :] < p[None, :, :], axis=2)
     dominated_by = (le & lt).T  # [j, i]: i dominates j
@@ -65,6 +70,31 @@ def nondominated_ranks(points: Any) -> np.ndarray:
         ranks[current] = front
         left &= ~current
         front += 1
+    return ranks
+
+
+def _ranks_2d(p: np.ndarray) -> np.ndarray:
+    """Two objectives: rows by the first objective (then the second), each put in the first front none of whose
+    rows dominates it. A front dominates later rows from some point on (domination is transitive), so the front is
+    found by binary search; every row already placed is no worse on the first objective, so a front dominates a row
+    exactly when its lowest second objective is lower, or equal and reached at a lower first objective."""
+    ranks = np.full(len(p), -1, dtype=int)
+    lowest: list[tuple[float, float]] = []  # per front: (lowest second objective, first objective where reached)
+    for i in np.lexsort((p[:, 1], p[:, 0])):
+        x, y = float(p[i, 0]), float(p[i, 1])
+        lo, hi = 0, len(lowest)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            best_y, at_x = lowest[mid]
+            if best_y < y or (best_y == y and at_x < x):
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(lowest):
+            lowest.append((y, x))
+        elif y < lowest[lo][0]:
+            lowest[lo] = (y, x)
+        ranks[i] = lo
     return ranks
 
 

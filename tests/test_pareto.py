@@ -58,6 +58,14 @@ def test_ranks_agree_with_a_brute_force_domination_check(rows: list[list[int]]) 
             assert ranks[i] < ranks[j]
 
 
+@settings(max_examples=60, deadline=None)
+@given(point_sets(2, 0, 30, 60), st.sampled_from([0.5, 1.0, 1e-9]))
+def test_two_objective_ranks_agree_on_larger_sets_with_ties(rows: list[list[int]], scale: float) -> None:
+    # Two objectives take a sweep of their own: check it where fronts are many and ties common.
+    points = np.array(rows, dtype=float) * scale
+    assert nondominated_ranks(points).tolist() == brute_force_ranks(points)
+
+
 def grid_volume(points: np.ndarray, reference: int) -> int:
     """Unit cells of [0, reference)^d dominated by some point: exact for integer points."""
     dims = points.shape[1]

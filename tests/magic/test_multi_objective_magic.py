@@ -229,3 +229,13 @@ def test_several_objectives_with_workers(ip):
         assert t.values == pytest.approx([1 - (x - 0.7) ** 2 - 0.01 * depth, 10 * x + depth])
     best = max(study.best_trials, key=lambda t: t.values[0])
     assert ip.user_ns["tune"].best == best.params
+
+
+def test_objective_option_with_a_tuple_expression(ip):
+    cell = "x = tune.uniform(0, 1)\naccuracy = 1 - (x - 0.5) ** 2\nsize = 100 * x\nprint('trained')\n"
+    line = "--strategy random --trials 5 --seed 9 --objective 'accuracy, size' --maximize accuracy --minimize size"
+    assert run(ip, line, cell).success
+    study = ip.user_ns["tune"].study
+    assert study.objective_names == ["accuracy", "size"]
+    assert study.directions == [Direction.MAXIMIZE, Direction.MINIMIZE]
+    assert all(t.values == pytest.approx([1 - (t.params["x"] - 0.5) ** 2, 100 * t.params["x"]]) for t in study.trials)
