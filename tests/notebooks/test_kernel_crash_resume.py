@@ -207,7 +207,9 @@ def test_resume_retries_the_trial_the_crash_interrupted(tmp_path: Path) -> None:
         kc.execute(f"{line} --strategy random{body}")
         _wait_for_complete(store, 3, timeout=180)
         deadline = time.monotonic() + 30
-        while not any(t["state"] == "running" for t in _trials(store)) and time.monotonic() < deadline:
+        # A running row with its configuration: the store reserves the number first (a placeholder without params)
+        # and fills in the proposal after the strategy's ask; a crash in between interrupts no configuration.
+        while not any(t["state"] == "running" and t["params"] for t in _trials(store)) and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
         deadline = time.monotonic() + 30
@@ -217,7 +219,7 @@ def test_resume_retries_the_trial_the_crash_interrupted(tmp_path: Path) -> None:
         _stop(km, kc)
     before = _trials(store)
     lost = [t for t in before if t["state"] == "running"]
-    assert len(lost) == 1, before
+    assert len(lost) == 1 and lost[0]["params"], before
     km = kc = None
     try:
         km, kc = _start_kernel(tmp_path)
