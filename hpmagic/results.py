@@ -349,11 +349,18 @@ def _value_cells(study: Study, trial: Trial, ranks: dict[int, int]) -> list[str]
     return [*cells, "" if rank is None else str(rank + 1)]
 
 
+def objective_labels(study: Study) -> list[str]:
+    """Each objective's name with its direction's arrow ("accuracy ↑"); ["maximize ↑"] for a single objective."""
+    if not getattr(study, "is_multi_objective", False):
+        return ["maximize ↑" if str(study.direction) == "maximize" else "minimize ↓"]
+    arrows = zip(study.objective_names, study.directions, strict=True)
+    return [f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows]
+
+
 def _value_headers(study: Study) -> list[str]:
     if not getattr(study, "is_multi_objective", False):
         return ["value"]
-    arrows = zip(study.objective_names, study.directions, strict=True)
-    return [*(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows), "front"]
+    return [*objective_labels(study), "front"]
 
 
 def _single_best(study: Study) -> Trial | None:
@@ -402,11 +409,7 @@ def _header(study: Study) -> tuple[str, str]:
     n = len(study.trials)
     done = sum(1 for t in study.trials if t.state is TrialState.COMPLETE)
     failed = sum(1 for t in study.trials if t.state is TrialState.FAILED)
-    arrow = "maximize ↑" if study.direction == "maximize" else "minimize ↓"
-    if getattr(study, "is_multi_objective", False):
-        arrows = zip(study.objective_names, study.directions, strict=True)
-        arrow = ", ".join(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows)
-    title = f"Study {study.name} · {study.strategy_name} · {arrow}"
+    title = f"Study {study.name} · {study.strategy_name} · {', '.join(objective_labels(study))}"
     resource = getattr(study, "resource", None)
     if resource:
         title += f" · budget {resource[0]}..{resource[1]} per trial"

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from hpmagic.display.progress import ProgressTracker
 from hpmagic.events import Event, StudyFinished, StudyStarted, TrialFinished
-from hpmagic.results import end_word, format_value, results_html, results_text, value_text
+from hpmagic.results import end_word, format_value, objective_labels, results_html, results_text, value_text
 
 __all__ = ["HTMLReporter", "TextReporter", "default_reporter", "make_reporter"]
 
@@ -43,7 +43,10 @@ class _Progress:
     def line(self, event: Event) -> str:
         study = event.study
         progress = self.tracker.progress()
-        parts = [f"{study.name} · {study.strategy_name} · {study.direction}", progress.text]
+        directions = (
+            ", ".join(objective_labels(study)) if getattr(study, "is_multi_objective", False) else study.direction
+        )
+        parts = [f"{study.name} · {study.strategy_name} · {directions}", progress.text]
         if progress.failed:
             parts.append(f"{progress.failed} failed")
         best = None if getattr(study, "is_multi_objective", False) else study.best_trial

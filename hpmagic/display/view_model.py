@@ -29,6 +29,7 @@ from hpmagic.results import (
     fidelity_columns,
     format_duration,
     format_value,
+    objective_labels,
     sort_trials,
     value_text,
 )
@@ -158,10 +159,7 @@ class DashboardModel:
         """Study name, strategy, direction, the study's size in trials, and each trial's ``--budget`` range."""
         if self.study is None:
             return ""
-        arrow = "maximize ↑" if self.direction == "maximize" else "minimize ↓"
-        if self.multi_objective:
-            arrows = zip(self.study.objective_names, self.study.directions, strict=True)
-            arrow = ", ".join(f"{n} {'↑' if str(d) == 'maximize' else '↓'}" for n, d in arrows)
+        arrow = ", ".join(objective_labels(self.study))
         size = []
         total = self.tracker.total
         if total:

@@ -150,3 +150,22 @@ def test_html_reporter_updates_one_display_in_place(tmp_path: Path) -> None:
     assert "&lt;i&gt;web&lt;/i&gt;" in final
     assert all("<i>web" not in o["html"] for o in outputs)
     assert result["stdout"] == ""
+
+
+def test_progress_line_of_several_objectives_names_each_with_its_direction() -> None:
+    import hpmagic
+    from hpmagic import tune
+
+    stream = Writes()
+    hpmagic.optimize(
+        lambda p: {"accuracy": p["x"], "size": 1 - p["x"]},
+        {"x": tune.uniform(0, 1)},
+        strategy="random",
+        n_trials=3,
+        seed=0,
+        directions={"accuracy": "maximize", "size": "minimize"},
+        reporters=[TextReporter(stream=stream, min_interval=0, table=False)],
+    )
+    progress = [w for w in stream.writes if w.startswith("\r") and w.strip()]  # the line rewritten in place
+    assert progress and all("accuracy ↑, size ↓" in w for w in progress), progress
+    assert not any("· maximize" in w or "· minimize" in w for w in stream.writes)
