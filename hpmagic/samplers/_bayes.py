@@ -545,7 +545,7 @@ def _filler(dim: Dimension) -> Any:
 def _quiet_single_threaded() -> Iterator[None]:
     """Silence scikit-learn's and SciPy's warnings (convergence, ill-conditioning) and run BLAS on one thread.
 
-    On two cores, multithreaded BLAS next to a busy process ran hundreds of times slower (DESIGN.md).
+    On two cores, multithreaded BLAS next to a busy process ran hundreds of times slower (measured on the CI machines).
     """
     from threadpoolctl import threadpool_limits
 

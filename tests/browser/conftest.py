@@ -43,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts" / "browser"
 TOKEN = "hpmagic-browser-test-token"
 
-# Measured to work in this sandbox (see DESIGN.md, "Facts measured on these machines").
+# Chromium flags measured to work in a root container with a small /dev/shm and no GPU (the CI machines).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
