@@ -334,7 +334,8 @@ def param_scatter(study: StudyLike, param: str, ax: Axes | None = None) -> Axes:
 
 @contextlib.contextmanager
 def _quiet_single_threaded() -> Iterator[None]:
-    """No skopt/scikit-learn warnings (convergence, repeated points), and BLAS on one thread (multithreaded BLAS beside a busy process crawls on two cores)."""
+    """No skopt/scikit-learn warnings (convergence, repeated points), and BLAS on one thread
+    (multithreaded BLAS beside a busy process crawls on two cores)."""
     from threadpoolctl import threadpool_limits
 
     with warnings.catch_warnings(), threadpool_limits(limits=1):
