@@ -7,10 +7,8 @@ thread-safe. matplotlib is imported inside the functions, so ``import hpmagic.pl
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -332,17 +330,6 @@ def param_scatter(study: StudyLike, param: str, ax: Axes | None = None) -> Axes:
 # -- partial dependence (a surrogate model's view) -------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_single_threaded() -> Iterator[None]:
-    """No skopt/scikit-learn warnings (convergence, repeated points), and BLAS on one thread
-    (multithreaded BLAS beside a busy process crawls on two cores)."""
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(limits=1):
-        warnings.simplefilter("ignore")
-        yield
-
-
 def _skopt_dimension(name: str, dim: Dimension, levels: tuple[str, ...] | None, log10: bool) -> Any:
     from skopt.space import Categorical as SkCategorical
     from skopt.space import Integer, Real
@@ -447,7 +434,9 @@ def partial_dependence(
         ValueError: fewer than 5 complete trials, or nothing in the space to vary.
     """
     data = model_data(study.trials, study.space, study.direction, MIN_MODEL_TRIALS)
-    with _quiet_single_threaded():
+    from hpmagic.samplers._bayes import quiet_single_threaded  # the sampler's guard: quiet, BLAS on one thread
+
+    with quiet_single_threaded():
         result = _fit(data, study.direction)
         from skopt.plots import plot_objective  # imports pyplot, but with ``ax`` given it never uses it
 

@@ -354,7 +354,7 @@ class BayesSampler(Sampler):
         """The model's proposal, or None to fall back to a random point (noted, with one warning)."""
         self._draw_weights()
         try:
-            with _quiet_single_threaded():
+            with quiet_single_threaded():
                 u = self._propose()
         except Exception:  # noqa: BLE001
             # scikit-learn/SciPy can fail on degenerate data. A study must not crash for the sake of one proposal:
@@ -542,7 +542,7 @@ def _filler(dim: Dimension) -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_single_threaded() -> Iterator[None]:
+def quiet_single_threaded() -> Iterator[None]:
     """Silence scikit-learn's and SciPy's warnings (convergence, ill-conditioning) and run BLAS on one thread.
 
     On two cores, multithreaded BLAS next to a busy process ran hundreds of times slower (measured on the CI machines).
