@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.problems import _H6_A, _H6_ALPHA, _H6_P
+
 #: A dimension: (name, low, high, log scale).
 Dim = tuple[str, float, float, bool]
 
@@ -80,23 +82,7 @@ class BraninMF(Synthetic):
         return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
 
 
-_H6_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_H6_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
-_H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+# Hartmann-6's constants, shared with the full-fidelity problem.
 
 
 class Hartmann6MF(Synthetic):
