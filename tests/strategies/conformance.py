@@ -163,6 +163,33 @@ def configs(trials: Sequence[Trial]) -> list[dict[str, Any]]:
     return [t.params for t in trials]
 
 
+def tell_shuffled(
+    strategy: Any, space: Any, n: int, k: int, make: Callable[[int, dict[str, Any]], Trial]
+) -> tuple[list[Trial], int]:
+    """Ask up to ``k`` trials ahead (at most ``n`` in all), tell them back in a shuffled order (seeded by ``k``);
+    returns the told trials and how many were asked, after checking each asked trial was told exactly once."""
+    shuffle = random.Random(k)
+    pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    told: list[Trial] = []
+    asked = 0
+    while len(told) < n:
+        while len(pending) < k and asked < n and not strategy.is_exhausted():
+            params, attrs = ask(strategy, asked)
+            assert_valid(space, params)
+            pending[asked] = (params, attrs)
+            asked += 1
+        if not pending:
+            break
+        number = shuffle.choice(sorted(pending))
+        params, attrs = pending.pop(number)
+        trial = make(number, params)
+        trial.user_attrs.update(attrs)
+        strategy.tell(trial)
+        told.append(trial)
+    assert sorted(t.number for t in told) == list(range(asked)), "every asked trial was told exactly once"
+    return told, asked
+
+
 class StrategyConformance:
     """The contract of ``Strategy``, as tests. Subclasses override ``make_strategy`` and the flags below."""
 
@@ -335,25 +362,9 @@ class StrategyConformance:
         n = self.n_trials
         strategy = self.make_strategy()
         strategy.setup(space, direction="minimize", seed=4, n_trials=n if self.pass_budget else None)
-        shuffle = random.Random(k)
-        pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-        told: list[Trial] = []
-        asked = 0
-        while len(told) < n:
-            while len(pending) < k and asked < n and not strategy.is_exhausted():
-                params, attrs = ask(strategy, asked)
-                assert_valid(space, params)
-                pending[asked] = (params, attrs)
-                asked += 1
-            if not pending:
-                break
-            number = shuffle.choice(sorted(pending))
-            params, attrs = pending.pop(number)
-            trial = make_trial(number, params, failing_loss(params))
-            trial.user_attrs.update(attrs)
-            strategy.tell(trial)
-            told.append(trial)
-        assert sorted(t.number for t in told) == list(range(asked)), "every asked trial was told exactly once"
+        told, asked = tell_shuffled(
+            strategy, space, n, k, lambda number, params: make_trial(number, params, failing_loss(params))
+        )
         assert asked == n or strategy.is_exhausted()
         if self.never_repeats:
             seen = configs(told)
@@ -374,28 +385,15 @@ class StrategyConformance:
         sampler = strategy._sampler() if hasattr(strategy, "_sampler") else strategy
         sampler.objectives = TWO_OBJECTIVES
         strategy.setup(space, direction="minimize", seed=6, n_trials=n if self.pass_budget else None)
-        shuffle = random.Random(k)
-        pending: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-        told: list[Trial] = []
-        asked = 0
-        while len(told) < n:
-            while len(pending) < k and asked < n and not strategy.is_exhausted():
-                params, attrs = ask(strategy, asked)
-                assert_valid(space, params)
-                pending[asked] = (params, attrs)
-                asked += 1
-            if not pending:
-                break
-            number = shuffle.choice(sorted(pending))
-            params, attrs = pending.pop(number)
+
+        def two(number: int, params: dict[str, Any]) -> Trial:
             trial = make_trial(number, params, None)
             values = two_objectives(params)
             if values is not None:
                 trial.state, trial.error, trial.values, trial.value = TrialState.COMPLETE, None, values, values[1]
-            trial.user_attrs.update(attrs)
-            strategy.tell(trial)
-            told.append(trial)
-        assert sorted(t.number for t in told) == list(range(asked)), "every asked trial was told exactly once"
+            return trial
+
+        told, asked = tell_shuffled(strategy, space, n, k, two)
         assert asked == n or strategy.is_exhausted()
         if self.never_repeats:
             seen = configs(told)
