@@ -547,8 +547,14 @@ def quiet_single_threaded() -> Iterator[None]:
 
     On two cores, multithreaded BLAS next to a busy process ran hundreds of times slower (measured on the CI machines).
     """
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(limits=1), np.errstate(all="ignore"):
+    with warnings.catch_warnings(), _thread_pools().limit(limits=1), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield
+
+
+@functools.cache
+def _thread_pools() -> Any:
+    """The process's BLAS/OpenMP thread pools, found once: looking them up scans the loaded libraries (4 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

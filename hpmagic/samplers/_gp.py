@@ -4,7 +4,9 @@ scikit-optimize provides the model (``skopt.learning.GaussianProcessRegressor`` 
 kernels); how it is driven is ours, because skopt's ``Optimizer`` is slow (every ``tell`` refits the
 hyperparameters from scratch and scores 10,000 points with an O(m n^2) einsum: seconds per trial at 200 trials) and
 leaves out what benchmarks/bayes_tuning.py showed to matter at 40 evaluations: a space-filling start, warped
-losses, priors on the kernel's hyperparameters, and candidates near the incumbent.
+losses, priors on the kernel's hyperparameters, and candidates near the incumbent. The hyperparameter fit computes the
+regressor's log marginal likelihood and its gradient itself (``log_marginal_likelihood``): scikit-learn's generic
+kernel gradients made that fit most of bayes's time per trial.
 
 Everything here works in "u-space": one coordinate in [0, 1] per dimension, as ``Dimension.to_unit`` maps it (log
 dimensions in the log domain, integers owning equal slices, categoricals by index). The GP sees floats and integers
@@ -55,6 +57,7 @@ NOISE_SD = 1.0  # prior spread of the log noise variance
 MF_BUDGET_INPUT = True  # one GP over every budget with log(budget) as an input, scored at the largest budget
 MF_MIN_BUDGETS = 2  # the model waits for results at this many different budgets (random draws until then)
 
+JITTER = 1e-8  # added to the kernel's diagonal, as scikit-learn's ``alpha``, for a stable factorisation
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -161,16 +164,49 @@ def warp_losses(y: np.ndarray) -> np.ndarray:
         return y - y.mean()
     z = (y - y.mean()) / std
     try:
-        from scipy.stats import yeojohnson
-
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            w, _ = yeojohnson(z)
+            w = _yeo_johnson(z, _yeo_johnson_lambda(z))
         if np.all(np.isfinite(w)) and w.std() > 0:
             z = w
     except Exception:  # noqa: BLE001 - a failed transform leaves the losses standardised
         pass
     return (z - z.mean()) / z.std()
+
+
+def _yeo_johnson(x: np.ndarray, lam: float) -> np.ndarray:
+    """The Yeo-Johnson transform of ``x`` with parameter ``lam`` (as ``scipy.stats.yeojohnson`` computes it)."""
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = np.log1p(x[pos]) if abs(lam) < 1e-12 else np.expm1(lam * np.log1p(x[pos])) / lam
+    neg = ~pos
+    out[neg] = -np.log1p(-x[neg]) if abs(lam - 2) < 1e-12 else -np.expm1((2 - lam) * np.log1p(-x[neg])) / (2 - lam)
+    return out
+
+
+def _yeo_johnson_lambda(x: np.ndarray) -> float:
+    """The maximum-likelihood Yeo-Johnson parameter, searched as ``scipy.stats.yeojohnson_normmax`` does (bounded
+    Brent, same bounds and tolerance), without SciPy's per-call array-API machinery: it cost 10 ms per ask."""
+    from scipy.optimize import fminbound
+
+    n = len(x)
+    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+
+    def neg_llf(lam: float) -> float:
+        var = _yeo_johnson(x, lam).var()
+        if not var > np.finfo(float).tiny:
+            return math.inf
+        return -(-n / 2 * math.log(var) + (lam - 1) * signed_log)
+
+    log1p_max = math.log1p(20 * float(np.max(np.abs(x))))
+    eps = math.log(np.finfo(float).eps)
+    lb = (math.log(np.finfo(float).tiny) - eps) / 2 / log1p_max
+    ub = (math.log(np.finfo(float).max) + eps) / 2 / log1p_max
+    if np.all(x < 0):
+        lb, ub = 2 - ub, 2 - lb
+    elif np.any(x < 0):
+        lb, ub = max(2 - ub, lb), min(2 - lb, ub)
+    return float(fminbound(neg_llf, lb, ub, xtol=1.48e-08))
 
 
 # -- model ------------------------------------------------------------------------------------------------------
@@ -225,7 +261,6 @@ class GPModel:
         self.prior = prior or Prior(LS_WALL, center, noise=math.log(NOISE_MEDIAN), noise_sd=NOISE_SD)
         self.gp: Any = None
         self._theta: np.ndarray | None = None
-        self._restart = True
         #: Hyperparameter fits so far (the refit schedule is checked through it).
         self.n_hyper_fits = 0
 
@@ -243,47 +278,49 @@ class GPModel:
         ) + WhiteKernel(noise, (1e-6, 1.0))
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, optimize: bool, restart: bool = True) -> None:
-        """Fit to ``x``, ``y``; ``optimize`` refits the hyperparameters, also from the prior's median if ``restart``."""
-        self._restart = restart
+        """Fit to ``x``, ``y``; ``optimize`` refits the hyperparameters, also from the prior's median if ``restart``.
+
+        The hyperparameters are fitted here, with ``log_marginal_likelihood`` (the same function scikit-learn
+        computes, at a tenth of its cost); scikit-optimize's regressor is then built with them fixed, which costs
+        one Cholesky factorisation.
+        """
         from skopt.learning import GaussianProcessRegressor
 
         optimize = optimize or self._theta is None
-        gp = GaussianProcessRegressor(
-            kernel=self._kernel(self._theta),
-            alpha=1e-8,
-            optimizer=self._map_optimizer if optimize else None,
-            normalize_y=False,
-        )
+        theta = self._theta
+        if optimize:
+            theta = self._map_theta(x, y, restart)
+        gp = GaussianProcessRegressor(kernel=self._kernel(theta), alpha=JITTER, optimizer=None, normalize_y=False)
         gp.fit(x, y)
         self.gp = gp
         self._theta = np.array(gp.kernel_.theta)
         if optimize:
             self.n_hyper_fits += 1
 
-    def _map_optimizer(
-        self, obj_func: Callable[..., Any], initial_theta: np.ndarray, bounds: np.ndarray
-    ) -> tuple[np.ndarray, float]:
-        """MAP hyperparameters: L-BFGS on minus (log likelihood + log prior), from the warm start and the prior."""
+    def _map_theta(self, x: np.ndarray, y: np.ndarray, restart: bool) -> np.ndarray:
+        """MAP hyperparameters: L-BFGS on minus (log likelihood + log prior), from the last fit's values and, if
+        ``restart``, from the prior's median."""
         from scipy.optimize import minimize
 
         def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = obj_func(theta, eval_gradient=True)
-            lp, lp_grad = self.prior(theta)
+            value, grad = log_marginal_likelihood(theta, x, y)
             if not np.isfinite(value):
                 return 1e10, np.zeros_like(theta)
-            return value - lp, grad - lp_grad
+            lp, lp_grad = self.prior(theta)
+            return -(value + lp), -(grad + lp_grad)
 
-        starts = [np.asarray(initial_theta, dtype=float)]
         default = np.asarray(self._kernel(None).theta, dtype=float)
-        if self._restart and not np.allclose(default, starts[0]):
+        starts = [default if self._theta is None else self._theta]
+        if restart and not np.allclose(default, starts[0]):
             starts.append(default)
+        bounds = np.log([(1e-2, 1e2)] * (1 + self.n_features) + [(1e-6, 1.0)])
         best: tuple[np.ndarray, float] | None = None
         for start in starts:
             res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200})
             if best is None or res.fun < best[1]:
                 best = (res.x, float(res.fun))
         assert best is not None
-        return best
+        return best[0]
 
     @property
     def length_scales(self) -> np.ndarray:
@@ -296,12 +333,61 @@ class GPModel:
         Computed from the fitted factor with one triangular solve: O(m n^2) in BLAS, not skopt's einsum.
         """
         gp = self.gp
-        signal = gp.kernel_.k1
-        k = signal(x, gp.X_train_)
+        assert self._theta is not None
+        amplitude = math.exp(self._theta[0])
+        k = amplitude * _matern52(_scaled_sq_dists(x, gp.X_train_, self.length_scales))
         mean = k @ gp.alpha_
         v = solve_triangular(gp.L_, k.T, lower=True, check_finite=False)
-        var = signal.diag(x) - np.einsum("ij,ij->j", v, v)
+        var = amplitude - np.einsum("ij,ij->j", v, v)
         return mean, np.sqrt(np.maximum(var, 1e-12))
+
+
+def _scaled_sq_dists(a: np.ndarray, b: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Squared distances between the rows of ``a`` and ``b``, each coordinate divided by its length scale."""
+    a, b = np.atleast_2d(a) / scales, np.atleast_2d(b) / scales
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d2, 0.0)
+
+
+def _matern52(r2: np.ndarray) -> np.ndarray:
+    """The Matern-5/2 correlation at squared scaled distances ``r2``."""
+    s = np.sqrt(5.0 * r2)
+    return (1.0 + s + s * s / 3.0) * np.exp(-s)
+
+
+def log_marginal_likelihood(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """log p(y | x, theta) and its gradient for ``GPModel``'s kernel, amplitude * Matern-5/2 + noise (+ jitter).
+
+    theta = [log amplitude, log length scales..., log noise], as scikit-learn orders it. The same value scikit-learn's
+    ``GaussianProcessRegressor.log_marginal_likelihood`` returns, without its generic per-kernel gradient tensors:
+    a hyperparameter fit evaluates this about 40 times, so it is most of bayes's time per trial.
+    """
+    from scipy.linalg import cho_solve, cholesky
+
+    n = len(y)
+    amplitude, scales, noise = math.exp(theta[0]), np.exp(theta[1:-1]), math.exp(theta[-1])
+    diffs2 = (x[:, None, :] - x[None, :, :]) ** 2 / scales**2  # n x n x features
+    r2 = diffs2.sum(axis=2)
+    s = np.sqrt(5.0 * r2)
+    e = np.exp(-s)
+    corr = (1.0 + s + s * s / 3.0) * e
+    k = amplitude * corr
+    k[np.diag_indices(n)] += noise + JITTER
+    try:
+        low = cholesky(k, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return -np.inf, np.zeros_like(theta)
+    alpha = cho_solve((low, True), y, check_finite=False)
+    value = -0.5 * float(y @ alpha) - float(np.log(np.diag(low)).sum()) - 0.5 * n * math.log(2 * math.pi)
+    # d log p / d theta_j = 0.5 tr((alpha alpha^T - K^-1) dK/dtheta_j)
+    w = np.outer(alpha, alpha) - cho_solve((low, True), np.eye(n), check_finite=False)
+    grad = np.empty(len(theta))
+    grad[0] = 0.5 * float(np.sum(w * amplitude * corr))
+    # dK/d log l_k = amplitude * 5/3 * (1 + s) exp(-s) * (x_ik - x_jk)^2 / l_k^2
+    g = w * (amplitude * 5.0 / 3.0 * (1.0 + s) * e)
+    grad[1:-1] = 0.5 * np.einsum("ij,ijk->k", g, diffs2)
+    grad[-1] = 0.5 * noise * float(np.trace(w))
+    return value, grad
 
 
 class AtBudget:
