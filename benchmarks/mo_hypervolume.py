@@ -9,9 +9,11 @@ Each (problem, optimizer, seed) is one run of the largest budget; the hypervolum
 hypervolume (``hpmagic.pareto.hypervolume``, against the problem's reference point) of the first ``b`` points the
 run evaluated, so the smaller budgets are read off the same runs, as an anytime curve. Optimizers:
 
-* ``hpmagic random``, ``hpmagic evolution`` (NSGA-II on a multi-objective study), ``hpmagic bayes`` (ParEGO:
-  a GP on a random Chebyshev scalarisation per trial): ``hpmagic.optimize(..., directions={...})`` with the
-  strategy's defaults;
+* ``hpmagic random``, ``hpmagic evolution`` (NSGA-II on a multi-objective study), ``hpmagic bayes`` (its
+  default: EHVI for two objectives, ParEGO for more), ``hpmagic bayes-parego`` (``multi_objective="parego"``: one
+  GP on a random Chebyshev scalarisation per trial) and ``hpmagic bayes-ehvi`` (``multi_objective="ehvi"``: a GP
+  per objective and expected hypervolume improvement): ``hpmagic.optimize(..., directions={...})`` with the
+  strategy's defaults otherwise;
 * ``optuna nsga-ii`` (``NSGAIISampler``) and ``optuna tpe`` (``TPESampler``, multi-objective), with Optuna's defaults,
   through its ask-and-tell API.
 
@@ -39,7 +41,20 @@ from benchmarks.mo_problems import MOProblem
 
 HERE = Path(__file__).resolve().parent
 SECTION = "bench:mo"
-OPTIMIZERS = ("hpmagic random", "hpmagic evolution", "hpmagic bayes", "optuna nsga-ii", "optuna tpe")
+OPTIMIZERS = (
+    "hpmagic random",
+    "hpmagic evolution",
+    "hpmagic bayes",
+    "hpmagic bayes-parego",
+    "hpmagic bayes-ehvi",
+    "optuna nsga-ii",
+    "optuna tpe",
+)
+#: hpmagic optimizers that are a strategy with options.
+VARIANTS = {
+    "bayes-parego": ("bayes", {"multi_objective": "parego"}),
+    "bayes-ehvi": ("bayes", {"multi_objective": "ehvi"}),
+}
 BUDGETS = (40, 100)
 
 
@@ -53,10 +68,12 @@ def run_hpmagic(problem: MOProblem, strategy: str, seed: int, budget: int) -> li
         points.append([values[k] for k in problem.objectives])
         return values
 
+    strategy, options = VARIANTS.get(strategy, (strategy, None))
     study = hpmagic.optimize(
         fn,
         dict(problem.space),
         strategy=strategy,
+        strategy_options=options,
         n_trials=budget,
         seed=seed,
         directions={k: "minimize" for k in problem.objectives},

@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -416,6 +416,15 @@ class AtBudget:
 # -- acquisition ------------------------------------------------------------------------------------------------
 
 
+class Surrogate(Protocol):
+    """What the acquisition optimiser needs of a model: a GP, a GP at one budget, or one GP per objective."""
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @property
+    def length_scales(self) -> np.ndarray: ...
+
+
 def log_ei(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
     """log of the expected improvement below ``best``, accurate where EI itself underflows to 0.
 
@@ -449,7 +458,7 @@ def acquisition(name: str, mean: np.ndarray, std: np.ndarray, best: float) -> np
 
 
 def optimize_acquisition(
-    model: GPModel | AtBudget,
+    model: Surrogate,
     enc: Encoding,
     score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     x_seen: np.ndarray,
@@ -509,7 +518,7 @@ def optimize_acquisition(
 
 
 def _local_candidates(
-    model: GPModel | AtBudget, enc: Encoding, x_seen: np.ndarray, y_seen: np.ndarray, rng: np.random.Generator, n: int
+    model: Surrogate, enc: Encoding, x_seen: np.ndarray, y_seen: np.ndarray, rng: np.random.Generator, n: int
 ) -> np.ndarray:
     """Gaussian perturbations of the best few observed points, scaled by the length scales, plus choice flips."""
     d = enc.d

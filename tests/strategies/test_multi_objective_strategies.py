@@ -1,4 +1,4 @@
-"""Strategies on several objectives: NSGA-II selection in evolution, ParEGO scalarisations in bayes."""
+"""Strategies on several objectives: NSGA-II selection in evolution, ParEGO scalarisations in bayes (EHVI: test_ehvi)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_single_objective_evolution_is_unchanged_by_the_new_path():
 
 
 def test_parego_fits_the_augmented_chebyshev_of_normalised_objectives():
-    sampler = BayesSampler(n_initial_points=5)
+    sampler = BayesSampler(n_initial_points=5, multi_objective="parego")
     sampler.objectives = TWO
     sampler.setup(SPACE, direction="minimize", seed=4, n_trials=12)
     trials = told(sampler, 12)
@@ -126,7 +126,7 @@ def test_parego_fits_the_augmented_chebyshev_of_normalised_objectives():
 
 
 def test_parego_draws_new_weights_per_ask():
-    sampler = BayesSampler(n_initial_points=4)
+    sampler = BayesSampler(n_initial_points=4, multi_objective="parego")
     sampler.objectives = TWO
     sampler.setup(SPACE, direction="minimize", seed=5, n_trials=10)
     told(sampler, 6)
@@ -138,7 +138,7 @@ def test_parego_draws_new_weights_per_ask():
 
 
 def test_parego_counts_a_failed_trial_as_the_worst_scalarisation():
-    sampler = BayesSampler(n_initial_points=3)
+    sampler = BayesSampler(n_initial_points=3, multi_objective="parego")
     sampler.objectives = TWO
     sampler.setup(SPACE, direction="minimize", seed=6, n_trials=8)
     told(sampler, 4)
