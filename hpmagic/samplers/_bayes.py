@@ -91,6 +91,10 @@ class BayesSampler(Sampler):
             ``"auto"``: the believer while at most two trials run, the liar beyond (measured with ``make
             bench-parallel``: at 2 in flight the believer did better, at 4 the liar; the liar's optimism spreads a
             larger batch where the believer's predictions keep it near the incumbent).
+        multi_objective: how several objectives are modelled: ``"ehvi"``, one GP per objective and the point of
+            largest expected hypervolume improvement (exact, see ``_ehvi``); ``"parego"``, one GP per ask on a random
+            weighted Chebyshev scalarisation (Knowles, 2006); ``"auto"``, EHVI for two objectives and ParEGO for
+            more (measured with ``make bench-mo``).
     """
 
     name = "bayes"

@@ -239,3 +239,24 @@ def test_objective_option_with_a_tuple_expression(ip):
     assert study.objective_names == ["accuracy", "size"]
     assert study.directions == [Direction.MAXIMIZE, Direction.MINIMIZE]
     assert all(t.values == pytest.approx([1 - (t.params["x"] - 0.5) ** 2, 100 * t.params["x"]]) for t in study.trials)
+
+
+@pytest.mark.parametrize(("options", "ehvi"), [("", True), ("--options multi_objective=parego", False)])
+def test_bayes_on_two_objectives_uses_ehvi_unless_told_parego(ip, options, ehvi):
+    result = run(
+        ip, f"--strategy bayes --trials 12 --seed 2 --maximize accuracy --minimize latency {options}", DICT_CELL
+    )
+    assert result.success
+    study = ip.user_ns["tune"].study
+    sampler = study._strategy._sampler()
+    assert sampler._uses_ehvi() is ehvi and sampler.n_model_asks > 0 and sampler.n_fallbacks == 0
+    assert len(sampler._objective_models) == (2 if ehvi else 0)
+    assert len([t for t in study.trials if t.state is TrialState.COMPLETE]) == 12
+
+
+def test_an_unknown_multi_objective_mode_is_a_usage_error(ip):
+    with pytest.raises(UsageError, match="multi_objective must be 'auto', 'ehvi' or 'parego'") as info:
+        ip.run_cell_magic(
+            "tune", "--strategy bayes --trials 4 --options multi_objective=nsga --maximize accuracy", DICT_CELL
+        )
+    assert len(str(info.value).splitlines()) == 1
