@@ -1,4 +1,4 @@
-"""Strategies on several objectives: NSGA-II selection in evolution, ParEGO scalarisations in bayes (EHVI: test_ehvi)."""
+"""Strategies on several objectives: NSGA-II selection in evolution, ParEGO in bayes (its EHVI: test_ehvi.py)."""
 
 from __future__ import annotations
 
