@@ -281,7 +281,7 @@ class GPModel:
         """Fit to ``x``, ``y``; ``optimize`` refits the hyperparameters, also from the prior's median if ``restart``.
 
         The hyperparameters are fitted here, with ``log_marginal_likelihood`` (the same function scikit-learn
-        computes, at a tenth of its cost); scikit-optimize's regressor is then built with them fixed, which costs
+        computes, at about a fifth of its cost); scikit-optimize's regressor is then built with them fixed, which costs
         one Cholesky factorisation.
         """
         from skopt.learning import GaussianProcessRegressor
