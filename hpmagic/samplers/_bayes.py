@@ -49,7 +49,7 @@ class BayesSampler(Sampler):
       a MAP estimate under priors that keep length scales within about [0.1, 10] of the unit cube and the noise
       near a few thousandths of the variance (so ripples are read as noise, not chased). They are refitted at
       every ask up to ``refit_until`` observations, then only every ``refit_every`` trials, with just a Cholesky
-      factorisation in between: an ask takes about 0.1 s at 200 trials, where skopt's ``tell`` takes seconds;
+      factorisation in between: an ask takes 50-80 ms at 200 trials, where skopt's ``tell`` takes seconds;
     * the acquisition (log expected improvement by default, counted from the best posterior mean at a tried point
       with a small margin, so that it does not polish one point forever) maximised over uniform candidates plus
       perturbations of the best points so far, the best few refined with L-BFGS-B, and never a configuration
