@@ -98,19 +98,25 @@ def test_bayes_picks_ehvi_for_two_objectives_parego_beyond(m: int, mode: str, us
     assert sampler.n_model_asks == 3 and sampler.n_fallbacks == 0
 
 
+def _sphere_study(strategy: str, seed: int, n_trials: int, constraints: tuple[str, ...] = ()) -> hpmagic.Study:
+    """A two-objective sphere study through ``hpmagic.optimize`` (four variables in [0, 1])."""
+    return hpmagic.optimize(
+        lambda p: dict(zip(("f0", "f1"), _sphere(p, 2), strict=True)),
+        {f"x{i}": tune.uniform(0, 1) for i in range(4)},
+        strategy=strategy,
+        n_trials=n_trials,
+        seed=seed,
+        directions={"f0": "minimize", "f1": "minimize"},
+        constraints=constraints,
+    )
+
+
 def test_ehvi_finds_more_hypervolume_than_random_search() -> None:
     """A two-objective sphere front: after 25 trials bayes with EHVI covers more of it than random search, on
     every one of three seeds."""
 
     def run(strategy: str, seed: int) -> float:
-        study = hpmagic.optimize(
-            lambda p: dict(zip(("f0", "f1"), _sphere(p, 2), strict=True)),
-            {f"x{i}": tune.uniform(0, 1) for i in range(4)},
-            strategy=strategy,
-            n_trials=25,
-            seed=seed,
-            directions={"f0": "minimize", "f1": "minimize"},
-        )
+        study = _sphere_study(strategy, seed, 25)
         return hypervolume([t.values for t in study.trials if t.values], [1.1, 1.1])
 
     for seed in range(3):
@@ -141,15 +147,7 @@ def test_ehvi_learns_a_constraint_and_keeps_its_front_feasible() -> None:
     feasibility model's probability) proposes far fewer infeasible trials than random search, on each of 3 seeds."""
 
     def infeasible_after_start(strategy: str, seed: int) -> int:
-        study = hpmagic.optimize(
-            lambda p: dict(zip(("f0", "f1"), _sphere(p, 2), strict=True)),
-            {f"x{i}": tune.uniform(0, 1) for i in range(4)},
-            strategy=strategy,
-            n_trials=24,
-            seed=seed,
-            directions={"f0": "minimize", "f1": "minimize"},
-            constraints=["x2 + x3 <= 0.6"],  # 18% of random points hold
-        )
+        study = _sphere_study(strategy, seed, 24, constraints=("x2 + x3 <= 0.6",))  # 18% of random points hold
         assert all(t.feasible for t in study.best_trials) and study.best_trials
         return sum(not t.feasible for t in study.trials[10:])
 
