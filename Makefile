@@ -114,8 +114,9 @@ bench-mf-quick: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mf_regret --quick
 
 # make bench-mo: multi-objective search, hypervolume after 40 and 100 evaluations on ZDT1, ZDT2, DTLZ2 and a
-# scikit-learn trade-off (tree error against size), hpmagic random / evolution (NSGA-II) / bayes (ParEGO) against
-# Optuna's NSGAIISampler and multi-objective TPESampler, 5 seeds (benchmarks/mo_hypervolume.py; a RESULTS.md section).
+# scikit-learn trade-off (tree error against size), hpmagic random / evolution (NSGA-II) / bayes (default, ParEGO
+# and EHVI) against Optuna's NSGAIISampler and multi-objective TPESampler, 5 seeds (benchmarks/mo_hypervolume.py;
+# a RESULTS.md section).
 .PHONY: bench-mo
 bench-mo: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.mo_hypervolume --seeds 5 --budgets 40 100
