@@ -33,7 +33,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from collections.abc import Iterable, Mapping, Sequence  # noqa: E402
+from collections.abc import Callable, Iterable, Mapping, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -521,14 +521,20 @@ def run_all(
     budget: int | Sequence[int],
     jobs: int = 1,
     log: Any = None,
+    on_result: Callable[[list[RunResult], int], None] | None = None,
 ) -> list[RunResult]:
-    """Every budget x problem x seed x optimizer (largest budget first); ``jobs`` > 1: that many worker processes."""
+    """Every budget x problem x seed x optimizer (largest budget first); ``jobs`` > 1: that many worker processes.
+
+    ``on_result(results so far, tasks in all)`` is called after each run (the caller saves them as they come).
+    """
     budgets = sorted([budget] if isinstance(budget, int) else budget, reverse=True)
     tasks = [(o, p, b, seed) for b in budgets for p in problems for seed in range(seeds) for o in optimizers]
     results: list[RunResult] = []
     start = time.perf_counter()
 
     def note(i: int, r: RunResult) -> None:
+        if on_result is not None:
+            on_result(results, len(tasks))
         if log is not None:
             status = f"error {r.error}" if r.error else f"best {r.best:.6g}"
             print(
@@ -706,26 +712,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         if skipped:
             print(f"skipped: {skipped}", file=sys.stderr)
         runnable = [p for p in problems if not isinstance(pools[p], str)]
-        results = run_all(runnable, optimizers, seeds, budgets, jobs=jobs, log=sys.stderr)
-        elapsed = time.perf_counter() - start
-        env["load_end"] = _load()
         args.cache_dir.mkdir(parents=True, exist_ok=True)
-        raw = {
-            "section": section,
-            "problems": list(problems),
-            "optimizers": list(optimizers),
-            "seeds": seeds,
-            "budget": budgets[0],
-            "budgets": budgets,
-            "skipped": skipped,
-            "results": [r.to_dict() for r in results],
-            "command": command,
-            "elapsed": elapsed,
-            "env": env,
-            "date": date,
-            "jobs": jobs,
-        }
-        (args.cache_dir / f"results-{section}.json").write_text(json.dumps(raw))
+        raw_path = args.cache_dir / f"results-{section}.json"
+        progress: dict[str, Any] = {"saved": time.perf_counter(), "done": [], "total": 0}
+
+        def save(done: list[RunResult], total: int, final: bool = False) -> None:
+            """The raw results so far, rewritten at most every 30 s while running and when the run stops: a run
+            stopped after hours keeps what it finished, and ``--from-json`` reports it (its command says how far
+            it got; the runs it lacks show as missing and make their means incomplete)."""
+            now = time.perf_counter()
+            progress.update(done=done, total=total)
+            if not final and now - progress["saved"] < 30 and len(done) < total:
+                return
+            progress["saved"] = now
+            env["load_end"] = _load()
+            stopped = "" if len(done) == total else f" (stopped after {len(done)} of {total} runs)"
+            raw = {
+                "section": section,
+                "problems": list(problems),
+                "optimizers": list(optimizers),
+                "seeds": seeds,
+                "budget": budgets[0],
+                "budgets": budgets,
+                "skipped": skipped,
+                "results": [r.to_dict() for r in done],
+                "command": command + stopped,
+                "elapsed": now - start,
+                "env": env,
+                "date": date,
+                "jobs": jobs,
+            }
+            raw_path.write_text(json.dumps(raw))
+
+        try:
+            results = run_all(runnable, optimizers, seeds, budgets, jobs=jobs, log=sys.stderr, on_result=save)
+        except BaseException:  # Ctrl-C or a crash: keep what finished
+            if progress["done"]:
+                save(progress["done"], progress["total"], final=True)
+                print(f"stopped; the finished runs are in {raw_path}", file=sys.stderr)
+            raise
+        save(results, len(results), final=True)
+        elapsed = time.perf_counter() - start
 
     by_budget = {b: summarise(results, pools, b, optimizers) for b in budgets}
     titles = {

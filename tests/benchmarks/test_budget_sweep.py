@@ -77,6 +77,47 @@ def test_an_optimizer_that_errors_shows_the_error_and_an_incomplete_mean() -> No
     assert "(1 failed: seed 0: RuntimeError: boom)" in text
 
 
+def test_a_run_stopped_midway_keeps_and_reports_what_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hours of runs are not lost to a Ctrl-C: the finished ones are saved, and --from-json reports them with the
+    missing ones marked (the stop is simulated on the third run)."""
+    real, calls = bench.run_optimizer, []
+
+    def stops_on_the_third(*args: object, **kwargs: object) -> RunResult:
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "run_optimizer", stops_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        _report(
+            tmp_path, "--problems", "branin", "--optimizers", "hpmagic-random", "numpy-random", "--budgets", "5", "8"
+        )
+    saved = json.loads((tmp_path / "results-custom.json").read_text())
+    assert [(r["optimizer"], r["n_trials"]) for r in saved["results"]] == [("hpmagic-random", 8), ("numpy-random", 8)]
+    assert saved["command"].endswith("(stopped after 2 of 4 runs)")
+    monkeypatch.setattr(bench, "run_optimizer", real)
+    out = tmp_path / "from-json.md"
+    code = bench.main(
+        [
+            "--from-json",
+            str(tmp_path / "results-custom.json"),
+            "--out",
+            str(out),
+            "--pool-size",
+            "60",
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    text = out.read_text()
+    assert "(stopped after 2 of 4 runs)" in text
+    assert "## Budget 8" in text and "(incomplete)" in text  # budget 5 never ran
+
+
 def test_merged_runs_count_each_optimizer_once() -> None:
     def part(optimizers: list[str], command: str) -> dict:
         results = [RunResult(o, "branin", 0, 5, evaluations=[(1.0, 0.0)]).to_dict() for o in optimizers]
