@@ -93,8 +93,8 @@ class BayesSampler(Sampler):
             larger batch where the believer's predictions keep it near the incumbent).
         multi_objective: how several objectives are modelled: ``"ehvi"``, one GP per objective and the point of
             largest expected hypervolume improvement (exact, see ``_ehvi``); ``"parego"``, one GP per ask on a random
-            weighted Chebyshev scalarisation (Knowles, 2006); ``"auto"``, EHVI for two objectives and ParEGO for
-            more (measured with ``make bench-mo``).
+            weighted Chebyshev scalarisation (Knowles, 2006); ``"auto"``, EHVI for two or three objectives and
+            ParEGO for more (measured with ``make bench-mo``).
     """
 
     name = "bayes"
@@ -156,6 +156,7 @@ class BayesSampler(Sampler):
         self._vectors: dict[tuple[float, ...], np.ndarray] = {}
         self._weights: np.ndarray | None = None
         self._objective_models: list[Any] = []  # EHVI: one GP per objective
+        self.ehvi_reference: np.ndarray | None = None
         self._seen: set[tuple[float, ...]] = set()
         self._outstanding: dict[int, np.ndarray] = {}  # by trial number
         self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
@@ -302,14 +303,14 @@ class BayesSampler(Sampler):
 
     def _uses_ehvi(self) -> bool:
         """Several objectives modelled one GP each, scored by expected hypervolume improvement: with ``"auto"``
-        for two objectives, where it found more hypervolume than ParEGO on ``make bench-mo``; on the 3-objective
-        DTLZ2 it kept refining the front's degenerate corners, and ParEGO did better. Never under a multi-fidelity
-        scheduler (its model takes one scalar loss with the budget as an input)."""
+        for two and three objectives, where it found more hypervolume than ParEGO on ``make bench-mo``; beyond, the
+        box decomposition grows as the front's size to the power M-1. Never under a multi-fidelity scheduler (its
+        model takes one scalar loss with the budget as an input)."""
         objectives = self.objectives
         if objectives is None or not objectives.several or not self._vectors or self._multi_fidelity():
             return False
         if self.multi_objective == "auto":
-            return len(objectives.names) == 2
+            return len(objectives.names) <= 3
         return self.multi_objective == "ehvi"
 
     def _draw_weights(self) -> None:
@@ -482,7 +483,7 @@ class BayesSampler(Sampler):
         """Several objectives: one GP per objective (each on its warped losses), and the point of largest expected
         hypervolume improvement over the observed front (of feasible trials, if any; times P(feasible) when
         the study has constraints). A failed trial counts as the worst value seen of every objective."""
-        from hpmagic.pareto import nondominated_ranks
+        from hpmagic.pareto import nondominated_ranks, pareto_mask
         from hpmagic.samplers._ehvi import Boxes, Independent, log_ehvi, reference_point
         from hpmagic.samplers._gp import GPModel, optimize_acquisition, warp_losses
 
@@ -506,6 +507,11 @@ class BayesSampler(Sampler):
         log_feasible, feasible = self._feasibility_weight(refit)
         at = feasible if feasible is not None and feasible.any() else np.ones(n, dtype=bool)
         front = warped[at]
+        # The reference point: two objectives, past the worst value seen (extending the front's far ends pays);
+        # three or more, just past the front's own nadir: the boxes at the front's corners grow as the range to the
+        # power M-1, and with a far reference they drew every proposal (on DTLZ2, points with two objectives at 0).
+        reference = reference_point(warped if n_objectives == 2 else front[pareto_mask(front)])
+        self.ehvi_reference = reference  # in the warped losses' units (for tests and debugging)
         if self._outstanding:
             # Running trials count as achieving what the models predict (kriging believer): the next proposal
             # looks for volume elsewhere.
@@ -514,7 +520,7 @@ class BayesSampler(Sampler):
             for j, model in enumerate(models):
                 model.fit(np.vstack([x, pending]), np.concatenate([warped[:, j], believed[:, j]]), optimize=False)
             front = np.vstack([front, believed])
-        boxes = Boxes(front, reference_point(warped))
+        boxes = Boxes(front, reference)
         rng = np.random.default_rng([self.seed, self.n_asked, 7])
         # Local candidates grow around random members of the front (feasible ones, if any).
         y_local = nondominated_ranks(warped) + 0.5 * rng.random(n)

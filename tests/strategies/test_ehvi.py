@@ -1,5 +1,5 @@
 """Expected hypervolume improvement: the box decomposition is exact, the closed form is the expectation, and bayes
-uses it for two objectives (ParEGO beyond, or when asked)."""
+uses it for two or three objectives (ParEGO beyond, or when asked)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 import hpmagic
 from hpmagic import TrialState, tune
 from hpmagic.objectives import Objectives
-from hpmagic.pareto import hypervolume
-from hpmagic.samplers import BayesSampler
+from hpmagic.pareto import hypervolume, pareto_mask
+from hpmagic.samplers import BayesSampler, _gp
 from hpmagic.samplers._ehvi import Boxes, expected_improvement, reference_point
 from hpmagic.space import Float, Space
 from hpmagic.trial import Trial
@@ -82,9 +82,9 @@ def _sphere(params: dict[str, float], m: int) -> list[float]:
 
 @pytest.mark.parametrize(
     ("m", "mode", "uses_ehvi"),
-    [(2, "auto", True), (3, "auto", False), (3, "ehvi", True), (2, "parego", False), (4, "ehvi", True)],
+    [(2, "auto", True), (3, "auto", True), (4, "auto", False), (2, "parego", False), (4, "ehvi", True)],
 )
-def test_bayes_picks_ehvi_for_two_objectives_parego_beyond(m: int, mode: str, uses_ehvi: bool) -> None:
+def test_bayes_picks_ehvi_for_two_or_three_objectives_parego_beyond(m: int, mode: str, uses_ehvi: bool) -> None:
     sampler = BayesSampler(n_initial_points=5, multi_objective=mode)
     sampler.objectives = _objectives(m)
     sampler.setup(Space({f"x{i}": Float(0, 1) for i in range(4)}), direction="minimize", seed=1, n_trials=8)
@@ -96,6 +96,26 @@ def test_bayes_picks_ehvi_for_two_objectives_parego_beyond(m: int, mode: str, us
     assert (sampler._weights is None) is uses_ehvi  # ParEGO draws scalarisation weights; EHVI does not
     assert len(sampler._objective_models) == (m if uses_ehvi else 0)
     assert sampler.n_model_asks == 3 and sampler.n_fallbacks == 0
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_the_reference_lies_past_the_worst_seen_for_two_objectives_past_the_front_for_three(m: int) -> None:
+    """One trial far behind the front on every objective: with two objectives the reference lies past it, with
+    three it lies just past the front (the dominated trial does not stretch it)."""
+    sampler = BayesSampler(n_initial_points=6)
+    sampler.objectives = _objectives(m)
+    sampler.setup(Space({f"x{i}": Float(0, 1) for i in range(4)}), direction="minimize", seed=2, n_trials=12)
+    for number in range(11):
+        params = sampler.ask(number)
+        values = _sphere(params, m) if number != 5 else [5.0] * m
+        sampler.tell(Trial(number=number, params=params, state=TrialState.COMPLETE, value=values[0], values=values))
+    sampler.ask(11)
+    losses = np.array(list(sampler._vectors.values()))
+    warped = np.column_stack([_gp.warp_losses(column) for column in losses.T])
+    anchor = warped if m == 2 else warped[pareto_mask(warped)]
+    np.testing.assert_allclose(sampler.ehvi_reference, reference_point(anchor))
+    far = warped[np.argmax(losses[:, 0])]  # the dominated trial, warped
+    assert np.all(sampler.ehvi_reference > far) if m == 2 else np.all(sampler.ehvi_reference < far)
 
 
 def _sphere_study(strategy: str, seed: int, n_trials: int, constraints: tuple[str, ...] = ()) -> hpmagic.Study:
