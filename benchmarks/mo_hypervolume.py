@@ -10,10 +10,10 @@ hypervolume (``hpmagic.pareto.hypervolume``, against the problem's reference poi
 run evaluated, so the smaller budgets are read off the same runs, as an anytime curve. Optimizers:
 
 * ``hpmagic random``, ``hpmagic evolution`` (NSGA-II on a multi-objective study), ``hpmagic bayes`` (its
-  default: EHVI for two or three objectives, ParEGO for more), ``hpmagic bayes-parego`` (``multi_objective="parego"``: one
-  GP on a random Chebyshev scalarisation per trial) and ``hpmagic bayes-ehvi`` (``multi_objective="ehvi"``: a GP
-  per objective and expected hypervolume improvement): ``hpmagic.optimize(..., directions={...})`` with the
-  strategy's defaults otherwise;
+  default: EHVI for two or three objectives, ParEGO for more), ``hpmagic bayes-parego``
+  (``multi_objective="parego"``: one GP on a random Chebyshev scalarisation per trial) and ``hpmagic bayes-ehvi``
+  (``multi_objective="ehvi"``: a GP per objective and expected hypervolume improvement):
+  ``hpmagic.optimize(..., directions={...})`` with the strategy's defaults otherwise;
 * ``optuna nsga-ii`` (``NSGAIISampler``) and ``optuna tpe`` (``TPESampler``, multi-objective), with Optuna's defaults,
   through its ask-and-tell API.
 
