@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.problems import _H6_A, _H6_ALPHA, _H6_P
+from benchmarks.problems import _H6_A, _H6_ALPHA, _H6_P  # Hartmann-6's constants, as the full-fidelity problem's
 
 #: A dimension: (name, low, high, log scale).
 Dim = tuple[str, float, float, bool]
@@ -80,9 +80,6 @@ class BraninMF(Synthetic):
         t = 1 / (8 * math.pi) + 0.05 * (1 - z)
         x1, x2 = x
         return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
-
-
-# Hartmann-6's constants, shared with the full-fidelity problem.
 
 
 class Hartmann6MF(Synthetic):

@@ -156,7 +156,6 @@ class BayesSampler(Sampler):
         self._vectors: dict[tuple[float, ...], np.ndarray] = {}
         self._weights: np.ndarray | None = None
         self._objective_models: list[Any] = []  # EHVI: one GP per objective
-        self.ehvi_reference: np.ndarray | None = None
         self._seen: set[tuple[float, ...]] = set()
         self._outstanding: dict[int, np.ndarray] = {}  # by trial number
         self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
@@ -417,11 +416,9 @@ class BayesSampler(Sampler):
         if self._model is None or self._model.n_features != x.shape[1]:
             self._model = GPModel(x.shape[1])
         n = len(y)
-        refit = self._model.n_hyper_fits == 0 or n <= self.refit_until or n - self._n_at_fit >= self.refit_every
+        refit = self._refit_due(self._model, n)
         # Past refit_until, a refit starts from the previous hyperparameters only: they moved little since.
         self._model.fit(x, y, optimize=refit, restart=n <= self.refit_until)
-        if refit:
-            self._n_at_fit = n
         model = self._model
         if multi:
             return self._propose_multi_fidelity(x, y, u_seen, z_top)
@@ -483,7 +480,7 @@ class BayesSampler(Sampler):
         """Several objectives: one GP per objective (each on its warped losses), and the point of largest expected
         hypervolume improvement over the observed front (of feasible trials, if any; times P(feasible) when
         the study has constraints). A failed trial counts as the worst value seen of every objective."""
-        from hpmagic.pareto import nondominated_ranks, pareto_mask
+        from hpmagic.pareto import nondominated_ranks
         from hpmagic.samplers._ehvi import Boxes, Independent, log_ehvi, reference_point
         from hpmagic.samplers._gp import GPModel, optimize_acquisition, warp_losses
 
@@ -498,20 +495,14 @@ class BayesSampler(Sampler):
         if len(self._objective_models) != n_objectives or self._objective_models[0].n_features != x.shape[1]:
             self._objective_models = [GPModel(x.shape[1]) for _ in range(n_objectives)]
         models = self._objective_models
-        refit = models[0].n_hyper_fits == 0 or n <= self.refit_until or n - self._n_at_fit >= self.refit_every
+        refit = self._refit_due(models[0], n)
         for model, column in zip(models, warped.T, strict=True):
             model.fit(x, column, optimize=refit, restart=n <= self.refit_until)
-        if refit:
-            self._n_at_fit = n
         joint = Independent(models)
         log_feasible, feasible = self._feasibility_weight(refit)
         at = feasible if feasible is not None and feasible.any() else np.ones(n, dtype=bool)
         front = warped[at]
-        # The reference point: two objectives, past the worst value seen (extending the front's far ends pays);
-        # three or more, just past the front's own nadir: the boxes at the front's corners grow as the range to the
-        # power M-1, and with a far reference they drew every proposal (on DTLZ2, points with two objectives at 0).
-        reference = reference_point(warped if n_objectives == 2 else front[pareto_mask(front)])
-        self.ehvi_reference = reference  # in the warped losses' units (for tests and debugging)
+        reference = reference_point(warped, front)
         if self._outstanding:
             # Running trials count as achieving what the models predict (kriging believer): the next proposal
             # looks for volume elsewhere.
@@ -538,6 +529,14 @@ class BayesSampler(Sampler):
             exclude=self._seen | {_key(u) for u in self._outstanding.values()},
             log_weight=log_feasible,
         )
+
+    def _refit_due(self, model: Any, n: int) -> bool:
+        """Whether this ask refits the kernel's hyperparameters (then noted as done at ``n`` observations): the
+        first fit, every ask up to ``refit_until`` observations, then once per ``refit_every`` new ones."""
+        due = model.n_hyper_fits == 0 or n <= self.refit_until or n - self._n_at_fit >= self.refit_every
+        if due:
+            self._n_at_fit = n
+        return due
 
     def _budget_feature(self) -> np.ndarray:
         """log(budget) of every observation scaled to [0, 1] over the budgets seen (0 while there is only one)."""

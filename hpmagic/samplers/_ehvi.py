@@ -48,10 +48,16 @@ class Independent:
         return np.min([model.length_scales for model in self.models], axis=0)
 
 
-def reference_point(losses: np.ndarray, margin: float = 0.1) -> np.ndarray:
-    """The observed worst of each objective plus ``margin`` of its observed range: points at the edge of the front
-    still add volume, and nothing beyond the worst seen is rewarded."""
-    low, high = losses.min(axis=0), losses.max(axis=0)
+def reference_point(losses: np.ndarray, front: np.ndarray, margin: float = 0.1) -> np.ndarray:
+    """Where the hypervolume is counted from: ``margin`` of the range past the worst of each objective.
+
+    Two objectives: the worst of every loss seen (extending the front's far ends pays; the front's own nadir cost
+    ZDT1/ZDT2 about 10% of their hypervolume at 40 evaluations). Three or more: the worst of the front's
+    non-dominated points, since the boxes at the front's corners grow as the range to the power M-1 and a far
+    reference drew every proposal there (on DTLZ2, points with two objectives at exactly 0).
+    """
+    anchor = losses if losses.shape[1] == 2 else front[pareto_mask(front)]
+    low, high = anchor.min(axis=0), anchor.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
     return high + margin * span
 
@@ -69,8 +75,6 @@ class Boxes:
         front = front[np.all(front < reference, axis=1)]
         if len(front):
             front = front[pareto_mask(front)]
-        self.front = front
-        self.reference = reference
         m = len(reference)
         self.edges = [np.concatenate([[-np.inf], np.unique(front[:, j]), [reference[j]]]) for j in range(m - 1)]
         lows = np.meshgrid(*[e[:-1] for e in self.edges], indexing="ij")
@@ -87,23 +91,16 @@ class Boxes:
     def n_cells(self) -> int:
         return int(self.tops.size)
 
-    def improvement(self, y: np.ndarray) -> np.ndarray:
-        """The exact hypervolume improvement of each row of ``y`` (a check on ``expected_improvement``)."""
-        y = np.atleast_2d(y)
-        mean, std = y, np.full_like(y, 1e-12)
-        return expected_improvement(self, mean, std)
-
 
 def _psi(lower: np.ndarray, upper: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """E[max(0, upper - max(lower, Y))] for Y ~ N(mean, std^2): the expected length of [lower, upper] that Y
     improves on (all of it when Y < lower, upper - Y inside, nothing above). ``lower`` may be -inf."""
     a_up = (upper - mean) / std
-    phi_up, cdf_up = np.exp(-0.5 * a_up**2) * _INV_SQRT_2PI, ndtr(a_up)
     finite = np.isfinite(lower)
-    a_lo = np.where(finite, (np.where(finite, lower, 0.0) - mean) / std, -np.inf)
-    phi_lo = np.where(finite, np.exp(-0.5 * np.where(finite, a_lo, 0.0) ** 2) * _INV_SQRT_2PI, 0.0)
-    cdf_lo = ndtr(a_lo)
-    below = np.where(finite, (upper - np.where(finite, lower, 0.0)) * cdf_lo, 0.0)
+    a_lo = np.where(finite, (np.where(finite, lower, 0.0) - mean) / std, -np.inf)  # Phi(-inf) = phi(-inf) = 0
+    cdf_up, cdf_lo = ndtr(a_up), ndtr(a_lo)
+    phi_up, phi_lo = np.exp(-0.5 * a_up**2) * _INV_SQRT_2PI, np.exp(-0.5 * a_lo**2) * _INV_SQRT_2PI
+    below = np.where(finite, (upper - np.where(finite, lower, 0.0)) * cdf_lo, 0.0)  # all of [lower, upper]
     return below + (upper - mean) * (cdf_up - cdf_lo) + std * (phi_up - phi_lo)
 
 
