@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -11,7 +10,7 @@ from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, SeededDynamic
 from hpmagic.schedulers._base import TrialRequest
 from hpmagic.schedulers._hyperband import check_eta
-from hpmagic.schedulers._segments import SegmentScheduler
+from hpmagic.schedulers._segments import SegmentScheduler, Standing
 from hpmagic.space import Dimension
 from hpmagic.trial import Trial
 
@@ -66,8 +65,8 @@ class ASHAScheduler(SegmentScheduler):
                 f"asha: min_resource={grace} is outside the budget range {self.min_resource}..{self.max_resource}"
             )
         self.budgets = rung_budgets(grace, self.max_resource, self.eta)
-        #: Per rung: the finished results, configuration -> loss.
-        self.results: list[dict[int, float]] = [{} for _ in self.budgets]
+        #: Per rung: the finished results, configuration -> standing.
+        self.results: list[dict[int, Standing]] = [{} for _ in self.budgets]
         #: Per rung: the configurations already promoted out of it (asked, whether or not they finished).
         self.promoted: list[set[int]] = [set() for _ in self.budgets]
         self.configs: dict[int, dict[str, Any]] = {}
@@ -101,15 +100,15 @@ class ASHAScheduler(SegmentScheduler):
         top = len(results) // self.eta
         if top == 0:
             return None
-        ranked = sorted((loss, c) for c, loss in results.items())
-        for loss, c in ranked[:top]:
-            if math.isfinite(loss) and c not in self.promoted[k]:
+        ranked = sorted((standing, c) for c, standing in results.items())
+        for standing, c in ranked[:top]:
+            if not standing.failed and c not in self.promoted[k]:
                 return c
         return None
 
-    def _record(self, request: TrialRequest, trial: Trial, loss: float) -> None:
+    def _record(self, request: TrialRequest, trial: Trial, standing: Standing) -> None:
         c, k = request.attrs["config"], request.attrs["rung"]
-        self.results[k][c] = loss
+        self.results[k][c] = standing
         self.latest[c] = trial.number
 
     def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:

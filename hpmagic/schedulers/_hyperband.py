@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from hpmagic._checks import is_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, SeededDynamic
 from hpmagic.schedulers._base import TrialRequest
-from hpmagic.schedulers._segments import SegmentScheduler
+from hpmagic.schedulers._segments import SegmentScheduler, Standing
 from hpmagic.space import Dimension
 from hpmagic.trial import Trial
 
@@ -59,7 +58,7 @@ class _Bracket:
     rung: int = 0
     members: list[int] = field(default_factory=list)
     queue: deque[int] = field(default_factory=deque)
-    results: dict[int, float] = field(default_factory=dict)
+    results: dict[int, Standing] = field(default_factory=dict)
     done: bool = False
 
 
@@ -137,12 +136,12 @@ class HyperbandScheduler(SegmentScheduler):
             attrs={"bracket": bracket.s, "rung": bracket.rung, "config": c},
         )
 
-    def _record(self, request: TrialRequest, trial: Trial, loss: float) -> None:
+    def _record(self, request: TrialRequest, trial: Trial, standing: Standing) -> None:
         c = request.attrs["config"]
         bracket = self._bracket_of[c]
         if request.attrs["rung"] != bracket.rung:
             return  # cannot happen with requests this strategy made; ignore rather than corrupt the bracket
-        bracket.results[c] = loss
+        bracket.results[c] = standing
         previous = self.latest.get(c)
         if previous is not None and previous != trial.number:
             self.release(previous)  # this configuration's newer segment has its own snapshot now
@@ -154,8 +153,8 @@ class HyperbandScheduler(SegmentScheduler):
             self.release(*(self.latest[m] for m in bracket.members))  # the bracket's last rung: never continued
             return
         keep = bracket.rungs[bracket.rung + 1][0]
-        ranked = sorted((value, c) for c, value in bracket.results.items() if math.isfinite(value))
-        promoted = [c for _value, c in ranked[:keep]]
+        ranked = sorted((standing, c) for c, standing in bracket.results.items() if not standing.failed)
+        promoted = [c for _standing, c in ranked[:keep]]
         self.release(*(self.latest[m] for m in bracket.members if m not in promoted))  # eliminated here
         if not promoted:
             bracket.done = True

@@ -13,7 +13,7 @@ import numpy as np
 from hpmagic._checks import MAX_SIZE, check_int, is_int, is_real
 from hpmagic.errors import OptionError
 from hpmagic.schedulers._base import TrialRequest
-from hpmagic.schedulers._segments import SegmentScheduler
+from hpmagic.schedulers._segments import FAILED, SegmentScheduler, Standing
 from hpmagic.space import Categorical, Dimension, Float, Int
 from hpmagic.trial import Trial
 
@@ -24,7 +24,7 @@ __all__ = ["PBTScheduler", "pbt_schedule"]
 class _Member:
     params: dict[str, Any]
     latest: int | None = None
-    loss: float = math.inf
+    standing: Standing = FAILED
 
 
 class PBTScheduler(SegmentScheduler):
@@ -124,13 +124,13 @@ class PBTScheduler(SegmentScheduler):
         k = min(self.round, len(self.budgets) - 1)
         return TrialRequest(dict(self.members[m].params), budget=self.budgets[k], attrs={"member": m, "round": k})
 
-    def _record(self, request: TrialRequest, trial: Trial, loss: float) -> None:
+    def _record(self, request: TrialRequest, trial: Trial, standing: Standing) -> None:
         m, k = request.attrs["member"], request.attrs["round"]
         if m >= len(self.members):  # a member another run grew (its request came from the history)
             return
         member = self.members[m]
         member.latest = trial.number
-        member.loss = loss
+        member.standing = standing
         if k != self.round or self._done:
             return
         self._told.add(m)
@@ -147,9 +147,9 @@ class PBTScheduler(SegmentScheduler):
         """Exploit and explore: the requests of round ``self.round`` once the previous one has finished."""
         k, budget = self.round, self.budgets[self.round]
         rng = np.random.default_rng([self.seed, k, 0x504254])
-        order = sorted(range(len(self.members)), key=lambda m: (self.members[m].loss, m))
+        order = sorted(range(len(self.members)), key=lambda m: (self.members[m].standing, m))
         n_cut = max(1, int(len(self.members) * self.quantile))
-        finite = [m for m in order if math.isfinite(self.members[m].loss)]
+        finite = [m for m in order if not self.members[m].standing.failed]
         donors = finite[:n_cut]
         losers = {m for m in order[-n_cut:] if m not in donors} | {m for m in order if m not in finite}
         # Each loser gets a donor; distinct donors while there are enough, so two clones rarely start alike.

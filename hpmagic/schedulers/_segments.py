@@ -11,14 +11,32 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from hpmagic.constraints import total_violation
 from hpmagic.errors import OptionError
 from hpmagic.schedulers._base import Scheduler, TrialRequest
 from hpmagic.space import Space
 from hpmagic.trial import Trial, TrialState
 
-__all__ = ["SegmentScheduler"]
+__all__ = ["SegmentScheduler", "Standing"]
+
+
+class Standing(NamedTuple):
+    """How a finished segment ranks for promotion, smallest first (Deb's constrained order, as evolution's
+    tournaments use): feasible results by loss, then those that violate a constraint (least total violation first),
+    failed segments last. A study without constraints ranks by loss alone."""
+
+    violation: float
+    loss: float
+
+    @property
+    def failed(self) -> bool:
+        return not math.isfinite(self.loss)
+
+
+#: A segment that failed: behind every result.
+FAILED = Standing(math.inf, math.inf)
 
 
 class SegmentScheduler(Scheduler):
@@ -81,7 +99,7 @@ class SegmentScheduler(Scheduler):
     def tell(self, trial: Trial) -> None:
         request = self._pending.pop(trial.number, None)
         if request is not None:
-            self._record(request, trial, self.loss(trial))
+            self._record(request, trial, self.standing(trial))
         self._sampler().tell(trial)
 
     # -- for subclasses ------------------------------------------------------------------------------------------------
@@ -94,19 +112,19 @@ class SegmentScheduler(Scheduler):
         """The next segment to run, as trial ``number``; it counts as running until ``_record`` gets its result."""
         raise NotImplementedError
 
-    def _record(self, request: TrialRequest, trial: Trial, loss: float) -> None:
-        """A segment finished: ``loss`` is ``sign * value``, ``inf`` for a failed trial."""
+    def _record(self, request: TrialRequest, trial: Trial, standing: Standing) -> None:
+        """A segment finished, with its ``standing`` (``sign * value`` as loss, after any constraint violation)."""
         raise NotImplementedError
 
     def _key(self, attrs: dict[str, Any]) -> Hashable | None:
         """What identifies a segment among a stored trial's attributes (None: not one of this scheduler's)."""
         raise NotImplementedError
 
-    def loss(self, trial: Trial) -> float:
-        """The trial's value as a loss to minimise; a failed trial (no value) is the worst possible."""
-        if trial.state is TrialState.FAILED or trial.value is None:
-            return math.inf
-        return self.sign * float(trial.value)
+    def standing(self, trial: Trial) -> Standing:
+        """The trial's rank key: its value as a loss to minimise behind its total violation; failed is last."""
+        if trial.state is TrialState.FAILED or trial.value is None or not math.isfinite(trial.value):
+            return FAILED
+        return Standing(total_violation(trial.violations), self.sign * float(trial.value))
 
     def _new_config(self, config: int, number: int) -> dict[str, Any]:
         """Parameters of new configuration ``config``, first run as trial ``number``: the sampler's proposal, or
@@ -140,7 +158,7 @@ class SegmentScheduler(Scheduler):
                     self._ready.append(request)
                     break
                 history.remove(match)
-                self._record(request, match, self.loss(match))
+                self._record(request, match, self.standing(match))
                 if match.user_attrs.get("continues") is not None:
                     self._sampler().tell(match)  # a promotion: the sampler saw only the configurations' starts
                 replayed += 1
