@@ -1,0 +1,99 @@
+"""bayes leaves plateaus: after ``STALL_TIES`` trials in a row return values seen before, one trial is drawn at random.
+
+Objectives with plateaus are the ones users bring: an error rate on a few hundred samples takes few distinct values,
+and a flat space with a choice of model has parameters the chosen model ignores.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hpmagic
+from hpmagic import tune
+from hpmagic.samplers import _gp
+from hpmagic.space import Categorical, Float, Int, Space
+from hpmagic.strategies import BayesSampler
+from tests.strategies.conformance import drive
+
+SPACE = Space(
+    {
+        "model": Categorical(["knn", "linear"]),
+        "k": Int(1, 30),
+        "c": Float(1e-3, 1e3, log=True),
+        "unused": Float(0.0, 1.0),
+    }
+)
+
+
+def _quantised(levels: int):
+    """A flat 'choice of model' objective whose value, like an error rate, takes ``levels`` steps per branch."""
+
+    def objective(p: dict[str, Any]) -> float:
+        if p["model"] == "knn":
+            raw = abs(p["k"] - 17) / 29
+        else:
+            raw = abs(math.log10(p["c"]) - 1.0) / 4
+        return math.floor(raw * levels) / levels + (0.0 if p["model"] == "linear" else 0.01)
+
+    return objective
+
+
+@settings(max_examples=10, deadline=None)
+@given(levels=st.integers(2, 12), seed=st.integers(0, 10_000))
+def test_random_draws_come_exactly_after_runs_of_repeated_values(levels: int, seed: int) -> None:
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+    stalls: list[int] = []
+    decide = strategy._stalled
+
+    def recording() -> bool:
+        stalled = decide()
+        if stalled:
+            stalls.append(strategy.n_asked)
+        return stalled
+
+    strategy._stalled = recording  # type: ignore[method-assign]
+    trials = drive(strategy, SPACE, _quantised(levels), 24, seed=seed)
+    # The rule, replayed from the values alone: a run of STALL_TIES repeats (since the last draw) calls for one.
+    expected, seen, run = [], set(), 0
+    for i, t in enumerate(trials):
+        if i >= 4 and run >= _gp.STALL_TIES:
+            expected.append(i)
+            run = 0
+        run = run + 1 if t.value in seen else 0
+        seen.add(t.value)
+    assert stalls == expected
+    assert strategy.n_stall_draws == len(expected)
+    for i in expected:  # a draw is random search's trial i
+        assert trials[i].params == SPACE.sample(strategy.trial_rng(i))
+    if expected:
+        assert any("to leave a plateau" in note for note in strategy.notes)
+
+
+def test_a_few_distinct_values_call_for_draws_and_distinct_values_never_do() -> None:
+    coarse = BayesSampler(n_initial_points=4, n_candidates=200)
+    drive(coarse, SPACE, _quantised(2), 30, seed=0)
+    assert coarse.n_stall_draws >= 2  # two levels per branch: repeats come fast
+    smooth = BayesSampler(n_initial_points=4, n_candidates=200)
+    drive(smooth, SPACE, lambda p: (p["k"] - 17) ** 2 + math.log10(p["c"]) ** 2 + p["unused"], 30, seed=0)
+    assert smooth.n_stall_draws == 0
+    assert not any("plateau" in note for note in smooth.notes)
+
+
+def test_multi_fidelity_runs_repeat_configurations_on_purpose_and_draw_nothing_for_it() -> None:
+    def steps(p: dict[str, Any]) -> float:
+        value = 1.0
+        for step in tune.steps():
+            value = 0.5 if p["x"] < 0.5 else 0.25  # two values at every budget
+            tune.report(value, step=step)
+        return value
+
+    strategy = BayesSampler(n_initial_points=3, n_candidates=200)
+    study = hpmagic.optimize(
+        steps, {"x": Float(0.0, 1.0)}, strategy=strategy, scheduler="hyperband", budget=(1, 9), seed=0
+    )
+    assert len(study.trials) > 12
+    assert strategy.n_stall_draws == 0
