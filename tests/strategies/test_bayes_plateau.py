@@ -21,7 +21,7 @@ from tests.strategies.conformance import drive
 
 SPACE = Space(
     {
-        "model": Categorical(["knn", "linear"]),
+        "model": Categorical(("knn", "linear")),
         "k": Int(1, 30),
         "c": Float(1e-3, 1e3, log=True),
         "unused": Float(0.0, 1.0),
