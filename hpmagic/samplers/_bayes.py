@@ -164,8 +164,8 @@ class BayesSampler(Sampler):
         self._outstanding: dict[int, np.ndarray] = {}  # by trial number
         self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
         self._warned = False
-        # Plateaus: the losses seen, and how many trials in a row returned one of them (since the last random draw).
-        self._losses_seen: set[float] = set()
+        # Plateaus: the outcomes seen, and how many trials in a row returned one of them (since the last random draw).
+        self._outcomes_seen: set[Any] = set()
         self._ties = 0
         #: Asks drawn at random because the last trials kept returning values seen before (see ``_stalled``).
         self.n_stall_draws = 0
@@ -250,8 +250,10 @@ class BayesSampler(Sampler):
         if value is not None and isinstance(value, numbers.Real) and math.isfinite(value):
             self._record_constraints(trial, u)
             loss = self.sign * float(value)
-            self._ties = self._ties + 1 if loss in self._losses_seen else 0
-            self._losses_seen.add(loss)
+            several = self.objectives is not None and self.objectives.several and trial.values is not None
+            outcome = tuple(trial.values) if several else loss  # several objectives: a repeat repeats them all
+            self._ties = self._ties + 1 if outcome in self._outcomes_seen else 0
+            self._outcomes_seen.add(outcome)
             self._worst = loss if self._worst is None else max(self._worst, loss)
             self._push(u, loss, budget)
             self._remember_losses(trial, u)

@@ -97,3 +97,27 @@ def test_multi_fidelity_runs_repeat_configurations_on_purpose_and_draw_nothing_f
     )
     assert len(study.trials) > 12
     assert strategy.n_stall_draws == 0
+
+
+def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
+    """A coarse first objective next to a fine second one is no plateau: the front still moves."""
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+    hpmagic.optimize(
+        lambda p: {"error": math.floor(2 * p["x"]) / 2, "size": p["x"] + p["y"]},
+        {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)},
+        strategy=strategy,
+        n_trials=16,
+        seed=0,
+        directions={"error": "minimize", "size": "minimize"},
+    )
+    assert strategy.n_stall_draws == 0
+    coarse = BayesSampler(n_initial_points=4, n_candidates=200)
+    hpmagic.optimize(
+        lambda p: {"error": math.floor(2 * p["x"]) / 2, "size": math.floor(2 * p["y"]) / 2},
+        {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)},
+        strategy=coarse,
+        n_trials=16,
+        seed=0,
+        directions={"error": "minimize", "size": "minimize"},
+    )
+    assert coarse.n_stall_draws >= 1  # both coarse: four outcomes in all, repeats come fast
