@@ -341,19 +341,11 @@ def run_method(method: str, problem: Problem, n: int, seed: int) -> list[float]:
     if method.startswith("bayes"):
         # bayes[@KNOB=value,...][:{json options}]: knobs are module attributes of hpmagic.samplers._gp, for trying
         # variants of the internals without editing the code.
-        head, _, options = method.partition(":")
-        from hpmagic.samplers import _gp
+        from benchmarks.optimizers import bayes_knobs
 
-        saved = {}
-        for item in filter(None, head.partition("@")[2].split(",")):
-            knob, _, value = item.partition("=")
-            saved[knob] = getattr(_gp, knob)
-            setattr(_gp, knob, type(saved[knob])(json.loads(value)))
-        try:
+        head, _, options = method.partition(":")
+        with bayes_knobs(head.partition("@")[2]):
             return run_hpmagic(problem, n, seed, BayesSampler(**json.loads(options or "{}")))
-        finally:
-            for knob, value in saved.items():
-                setattr(_gp, knob, value)
     if method == "skopt_gp":
         return run_skopt(problem, n, seed)
     if method in ("optuna_tpe", "optuna_gp"):

@@ -5,6 +5,10 @@
 so that ``(wall time - objective time) / trials`` is the optimizer's own overhead per trial.
 
 Peers are optional: each is listed with the modules it needs, and ``availability`` says why one cannot run here.
+
+A variant of bayes's internals runs as ``hpmagic-bayes@KNOB=value,KNOB=value``: the knobs are module constants of
+``hpmagic.samplers._gp`` (values in JSON), set for that run only, so a change can be measured against saved peers'
+results (``run.py --from-json``) before the code is edited.
 hpmagic's strategies are read from ``hpmagic.strategies.STRATEGIES`` when the harness runs, so a strategy added to
 the registry is benchmarked without touching this file, unless it needs intermediate reports (multi-fidelity
 schedulers), which plain ``f(params) -> float`` objectives cannot give.
@@ -12,13 +16,15 @@ schedulers), which plain ``f(params) -> float`` objectives cannot give.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import json
 import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +39,7 @@ __all__ = [
     "RunResult",
     "availability",
     "available_optimizers",
+    "bayes_knobs",
     "grid_points",
     "run",
     "warm_up",
@@ -374,7 +381,16 @@ OPTIMIZERS: dict[str, Optimizer] = _build_registry()
 
 
 def availability(name: str) -> str | None:
-    """None if optimizer ``name`` can run here, else why not."""
+    """None if optimizer ``name`` (or a ``hpmagic-bayes@KNOB=value`` variant) can run here, else why not."""
+    name, _, knobs = name.partition("@")
+    if knobs:
+        if name != "hpmagic-bayes":
+            return f"only hpmagic-bayes takes @KNOB=value variants, not {name!r}"
+        try:
+            with bayes_knobs(knobs):
+                pass
+        except ValueError as exc:
+            return str(exc)
     opt = OPTIMIZERS.get(name)
     if opt is None:
         return f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}"
@@ -436,6 +452,31 @@ def warm_up(optimizer_name: str) -> None:
             pass
 
 
+@contextlib.contextmanager
+def bayes_knobs(spec: str) -> Iterator[None]:
+    """Set ``hpmagic.samplers._gp``'s knobs from ``"KNOB=value,KNOB=value"`` (JSON values) while the block runs."""
+    from hpmagic.samplers import _gp
+
+    knobs = [name for name in vars(_gp) if name.isupper() and not name.startswith("_")]
+    saved: dict[str, Any] = {}
+    try:
+        for item in filter(None, spec.split(",")):
+            knob, sep, text = item.partition("=")
+            if not sep or knob not in knobs:
+                raise ValueError(f"unknown bayes knob in {item!r}; hpmagic.samplers._gp has: {', '.join(knobs)}")
+            current = getattr(_gp, knob)
+            try:
+                value = type(current)(json.loads(text))
+            except (ValueError, TypeError):
+                raise ValueError(f"bayes knob {knob}: {text!r} is not a {type(current).__name__}") from None
+            saved.setdefault(knob, current)
+            setattr(_gp, knob, value)
+        yield
+    finally:
+        for knob, value in saved.items():
+            setattr(_gp, knob, value)
+
+
 def run(optimizer_name: str, problem: Problem, n_trials: int, seed: int, *, warm: bool = True) -> RunResult:
     """Minimise ``problem`` with ``n_trials`` evaluations of optimizer ``optimizer_name`` and seed ``seed``.
 
@@ -445,14 +486,15 @@ def run(optimizer_name: str, problem: Problem, n_trials: int, seed: int, *, warm
     reason = availability(optimizer_name)
     if reason is not None:
         raise RuntimeError(f"{optimizer_name} cannot run here: {reason}")
-    opt = OPTIMIZERS[optimizer_name]
+    base, _, knobs = optimizer_name.partition("@")
+    opt = OPTIMIZERS[base]
     if warm:
-        warm_up(optimizer_name)
+        warm_up(base)
     fn = _Timed(problem)
     result = RunResult(optimizer_name, problem.name, seed, n_trials)
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), bayes_knobs(knobs):
             warnings.simplefilter("ignore")
             opt.runner(problem, n_trials, seed, fn)
     except Exception as exc:  # noqa: BLE001 - reported in the results, the benchmark goes on

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from benchmarks.optimizers import (  # noqa: E402
     OPTIMIZERS,
     RunResult,
+    availability,
     available_optimizers,
     hpmagic_strategies,
     library_version,
@@ -688,12 +689,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in problems:
             get_problem(p)
         if args.optimizers:
-            unknown = [o for o in args.optimizers if o not in OPTIMIZERS]
+            unknown = [o for o in args.optimizers if o.partition("@")[0] not in OPTIMIZERS]
             if unknown:
                 print(f"unknown optimizers {unknown}; choose from: {', '.join(OPTIMIZERS)}", file=sys.stderr)
                 return 2
-            optimizers = [o for o in args.optimizers if o in available]
-            skipped = {o: why for o, why in skipped.items() if o in args.optimizers}
+            variants = {o: availability(o) for o in args.optimizers if "@" in o}
+            if any(variants.values()):
+                print("; ".join(f"{o}: {why}" for o, why in variants.items() if why), file=sys.stderr)
+                return 2
+            optimizers = [o for o in args.optimizers if o.partition("@")[0] in available]
+            bases = {o.partition("@")[0] for o in args.optimizers}
+            skipped = {o: why for o, why in skipped.items() if o in bases}
         else:
             optimizers = available
         if not optimizers:  # one is enough: a run of one optimizer is merged with others by --from-json

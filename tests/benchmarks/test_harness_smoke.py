@@ -123,3 +123,29 @@ def test_sampler_and_grid_fit_the_space() -> None:
         assert all(space[k].contains(v) for k, v in params.items())
     assert grid_points(PROBLEMS["branin"].space, 40) == 7  # 7 x 7 = 49 >= 40
     assert grid_points(PROBLEMS["hartmann6"].space, 40) == 5  # hpmagic's default already exceeds the budget
+
+
+def test_a_bayes_variant_runs_with_its_knobs_set_for_that_run_only() -> None:
+    from hpmagic.samplers import _gp
+
+    problem = PROBLEMS["branin"]
+    default = run("hpmagic-bayes", problem, BUDGET, seed=0, warm=False)
+    before = _gp.INIT_FRACTION
+    # A start of the whole budget: every trial comes from the space-filling design instead of 3 of 8.
+    variant = run("hpmagic-bayes@INIT_FRACTION=1.0", problem, BUDGET, seed=0, warm=False)
+    assert variant.error is None and variant.optimizer == "hpmagic-bayes@INIT_FRACTION=1.0"
+    assert _gp.INIT_FRACTION == before
+    assert variant.values != default.values
+    _gp.INIT_FRACTION = 1.0
+    try:  # the same as editing the constant
+        assert run("hpmagic-bayes", problem, BUDGET, seed=0, warm=False).values == variant.values
+    finally:
+        _gp.INIT_FRACTION = before
+
+
+def test_bad_variants_are_refused_with_the_knobs_to_choose_from(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "has: INIT_PER_DIM" in str(availability("hpmagic-bayes@NO_SUCH=1"))
+    assert "is not a float" in str(availability('hpmagic-bayes@XI="high"'))
+    assert "only hpmagic-bayes" in str(availability("hpmagic-random@XI=0.0"))
+    assert bench.main(["--optimizers", "hpmagic-bayes@NO_SUCH=1", "--problems", "branin", "--budgets", "5"]) == 2
+    assert "unknown bayes knob in 'NO_SUCH=1'" in capsys.readouterr().err
