@@ -203,14 +203,16 @@ class BayesSampler(Sampler):
 
     def ask(self, number: int) -> dict[str, Any]:
         u = None
+        stalled = False
         if self._names:
-            if self._model_ready() and not self._stalled():
+            if self._model_ready() and not (stalled := self._stalled()):
                 u = self._ask_model()
-            elif self.n_asked < self._n_init:
+            elif self.n_asked < self._n_init and not stalled:
                 u = self._design_point(self.n_asked)
         self.n_asked += 1
         if u is None:
-            params = self.space.sample(self.trial_rng(self.n_asked - 1))
+            rng = self.trial_rng(self.n_asked - 1)
+            params = self._likely_feasible_draw(rng) if stalled else self.space.sample(rng)
             u = self._encode(params) if self._names else None
         else:
             params = self._decode(u)
@@ -418,6 +420,19 @@ class BayesSampler(Sampler):
         note = f"{self.n_stall_draws} trial(s) drawn at random to leave a plateau (values seen before kept coming back)"
         self.notes[:] = [n for n in self.notes if "to leave a plateau" not in n] + [note]
         return True
+
+    def _likely_feasible_draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A random draw to leave a plateau; with constraints, the one of 32 the feasibility model finds most likely
+        feasible, so leaving a plateau does not mean leaving the feasible region."""
+        if self._feasibility is None:
+            return self.space.sample(rng)
+        draws = [self.space.sample(rng) for _ in range(32)]
+        encoded = [self._encode(p) for p in draws]
+        known = [i for i, u in enumerate(encoded) if u is not None]
+        if not known:
+            return draws[0]
+        probability = self._feasibility.probability(self._enc.features(np.array([encoded[i] for i in known])))
+        return draws[known[int(np.argmax(probability))]]
 
     def _fell_back(self) -> None:
         """Say, once per run with a warning and in the notes with a count, that asks were answered at random."""

@@ -121,3 +121,31 @@ def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
         directions={"error": "minimize", "size": "minimize"},
     )
     assert coarse.n_stall_draws >= 1  # both coarse: four outcomes in all, repeats come fast
+
+
+def test_with_constraints_the_draw_is_the_likeliest_feasible_of_several() -> None:
+    """Leaving a plateau should not mean leaving the feasible region: 80% of the space breaks the constraint."""
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+    draws: list[int] = []
+    decide = strategy._stalled
+
+    def recording() -> bool:
+        stalled = decide()
+        if stalled:
+            draws.append(strategy.n_asked)
+        return stalled
+
+    strategy._stalled = recording  # type: ignore[method-assign]
+    study = hpmagic.optimize(
+        lambda p: math.floor(3 * p["y"]) / 3,
+        {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)},
+        strategy=strategy,
+        n_trials=40,
+        seed=0,
+        constraints=["x <= 0.2"],
+    )
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert len(draws) >= 3
+    assert all(trials[i].feasible for i in draws)  # a plain random draw would be feasible one time in five
+    space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    assert any(trials[i].params != space.sample(strategy.trial_rng(i)) for i in draws)
