@@ -42,20 +42,26 @@ def _quantised(levels: int):
     return objective
 
 
-@settings(max_examples=10, deadline=None)
-@given(levels=st.integers(2, 12), seed=st.integers(0, 10_000))
-def test_random_draws_come_exactly_after_runs_of_repeated_values(levels: int, seed: int) -> None:
-    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-    stalls: list[int] = []
+def _recorded_draws(strategy: BayesSampler) -> list[int]:
+    """The asks (by index) the plateau rule answers, filled in as ``strategy`` runs."""
+    draws: list[int] = []
     decide = strategy._stalled
 
     def recording() -> bool:
         stalled = decide()
         if stalled:
-            stalls.append(strategy.n_asked)
+            draws.append(strategy.n_asked)
         return stalled
 
     strategy._stalled = recording  # type: ignore[method-assign]
+    return draws
+
+
+@settings(max_examples=10, deadline=None)
+@given(levels=st.integers(2, 12), seed=st.integers(0, 10_000))
+def test_random_draws_come_exactly_after_runs_of_repeated_values(levels: int, seed: int) -> None:
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+    stalls = _recorded_draws(strategy)
     trials = drive(strategy, SPACE, _quantised(levels), 24, seed=seed)
     # The rule, replayed from the values alone: a run of STALL_TIES repeats (since the last draw) calls for one.
     expected, seen, run = [], set(), 0
@@ -126,16 +132,7 @@ def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
 def test_with_constraints_the_draw_is_the_likeliest_feasible_of_several() -> None:
     """Leaving a plateau should not mean leaving the feasible region: 80% of the space breaks the constraint."""
     strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-    draws: list[int] = []
-    decide = strategy._stalled
-
-    def recording() -> bool:
-        stalled = decide()
-        if stalled:
-            draws.append(strategy.n_asked)
-        return stalled
-
-    strategy._stalled = recording  # type: ignore[method-assign]
+    draws = _recorded_draws(strategy)
     study = hpmagic.optimize(
         lambda p: math.floor(3 * p["y"]) / 3,
         {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)},
