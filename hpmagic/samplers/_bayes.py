@@ -56,8 +56,9 @@ class BayesSampler(Sampler):
       already tried or still running.
 
     When four trials in a row return values earlier trials already returned, bit for bit, the next one is drawn at
-    random: the model is stuck on a plateau, re-running configurations that differ only in parameters the objective
-    ignores there (on the flat ``conditional`` benchmark at 20 evaluations this halved bayes's mean regret).
+    random (with constraints, the likeliest feasible of 32 draws): the model is stuck on a plateau, re-running
+    configurations that differ only in parameters the objective ignores there (on the flat ``conditional`` benchmark
+    at 20 evaluations this halved bayes's mean regret).
 
     ``tell`` only records the trial; the model is fitted at the next ``ask``, for all trials told since.
     Failed trials are told as the worst loss seen so far, so the model steers away from regions that crash; a
