@@ -6,12 +6,13 @@ so that ``(wall time - objective time) / trials`` is the optimizer's own overhea
 
 Peers are optional: each is listed with the modules it needs, and ``availability`` says why one cannot run here.
 
-A variant of bayes's internals runs as ``hpmagic-bayes@KNOB=value,KNOB=value``: the knobs are module constants of
-``hpmagic.samplers._gp`` (values in JSON), set for that run only, so a change can be measured against saved peers'
-results (``run.py --from-json``) before the code is edited.
 hpmagic's strategies are read from ``hpmagic.strategies.STRATEGIES`` when the harness runs, so a strategy added to
 the registry is benchmarked without touching this file, unless it needs intermediate reports (multi-fidelity
 schedulers), which plain ``f(params) -> float`` objectives cannot give.
+
+A variant of bayes's internals runs as ``hpmagic-bayes@KNOB=value,KNOB=value``: the knobs are module constants of
+``hpmagic.samplers._gp`` (values in JSON), set for that run only, so a change can be measured against saved peers'
+results (``run.py --from-json``) before the code is edited.
 """
 
 from __future__ import annotations

@@ -206,9 +206,10 @@ class BayesSampler(Sampler):
         u = None
         stalled = False
         if self._names:
-            if self._model_ready() and not (stalled := self._stalled()):
-                u = self._ask_model()
-            elif self.n_asked < self._n_init and not stalled:
+            if self._model_ready():
+                stalled = self._stalled()
+                u = None if stalled else self._ask_model()
+            elif self.n_asked < self._n_init:
                 u = self._design_point(self.n_asked)
         self.n_asked += 1
         if u is None:
@@ -428,12 +429,8 @@ class BayesSampler(Sampler):
         if self._feasibility is None:
             return self.space.sample(rng)
         draws = [self.space.sample(rng) for _ in range(32)]
-        encoded = [self._encode(p) for p in draws]
-        known = [i for i, u in enumerate(encoded) if u is not None]
-        if not known:
-            return draws[0]
-        probability = self._feasibility.probability(self._enc.features(np.array([encoded[i] for i in known])))
-        return draws[known[int(np.argmax(probability))]]
+        u = np.array([self._enc.encode([p[name] for name in self._names]) for p in draws])
+        return draws[int(np.argmax(self._feasibility.probability(self._enc.features(u))))]
 
     def _fell_back(self) -> None:
         """Say, once per run with a warning and in the notes with a count, that asks were answered at random."""
