@@ -349,14 +349,15 @@ class Dashboard:
             return
         study.stop()
         self.model.request_stop()
-        self.stop_button.disabled = True
-        self.stop_button.button_style = ""
+        for button in (self.stop_button, self.pause_button):  # a stopping study (even a paused one) just ends
+            button.disabled = True
+            button.button_style = ""
         self._refresh_text()
 
     def toggle_pause(self) -> None:
         """Pause after the running trial, or go on."""
         study = self.model.study
-        if study is None or self.model.finished:
+        if study is None or self.model.finished or self.model.status == "stopping":
             return
         if self.model.status == "paused" or self.pause_button.description == "Resume":
             study.unpause()

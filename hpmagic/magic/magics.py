@@ -318,7 +318,7 @@ class TuneMagics(Magics):
         return f"published trial {best.number}{why}: tune.best and {names}"
 
     @magic_arguments()
-    @argument("name", nargs="*", help="The study's name (default: the newest study in the store).")
+    @argument("name", nargs="*", help="The study's name (default: the study last run or resumed in the store).")
     @argument("--storage", help="The study store (default: %%config TuneMagics.storage, hpmagic.db).")
     @line_magic
     def tune_show(self, line: str) -> None:
@@ -331,7 +331,8 @@ class TuneMagics(Magics):
                 studies = store.list_studies()
                 if not studies:
                     raise OptionError(f"there is no study in {store.path!r} yet")
-                name = studies[0]["name"]
+                # The study last written to: the one just run, or an older one just resumed (newest first on ties).
+                name = max(studies, key=lambda study: study["updated_at"])["name"]
             study = load_study(name, store)
         except HpmagicError as exc:
             raise UsageError(str(exc)) from None

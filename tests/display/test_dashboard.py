@@ -170,6 +170,30 @@ def test_pause_button_holds_the_study_until_resume():
     assert dash.status.value == "finished"
 
 
+def test_stop_while_paused_ends_the_study_and_greys_out_pause():
+    dash = _Shown(min_interval=0, plot_interval=10)
+    study = create_study(space=Space({"x": Float(0, 1)}))
+    after_stop = []
+
+    def reporter(event):
+        dash(event)
+        if isinstance(event, TrialFinished) and event.trial.number == 1:
+            dash.pause_button.click()
+
+            def later():
+                dash.stop_button.click()
+                after_stop.append((dash.pause_button.disabled, dash.status.value))
+                dash.pause_button.click()  # greyed out in the browser; a stray click changes nothing
+
+            threading.Timer(0.3, later).start()
+
+    study.optimize(lambda ctx: ctx.use_all()["x"], get_strategy("random"), n_trials=10, reporters=[reporter])
+    assert after_stop == [(True, "stopping")]
+    assert len(study.trials) == 2
+    assert study.last_finish.reason == "stopped"
+    assert dash.status.value == "stopped"
+
+
 def test_failed_trials_panel_is_collapsed_and_escaped():
     dash = _Shown(min_interval=0, plot_interval=0)
 

@@ -417,6 +417,18 @@ def test_tune_list_and_tune_show_in_a_terminal(ip, capsys):
         ip.run_line_magic("tune_show", "missing")
 
 
+def test_tune_show_without_a_name_shows_the_study_last_run_even_if_an_older_one_was_resumed(ip, capsys):
+    run(ip, "--strategy random --trials 2 --seed 0 --name older", QUADRATIC)
+    run(ip, "--strategy random --trials 2 --seed 0 --name newer", QUADRATIC)
+    ip.run_line_magic("tune_show", "")
+    assert "Study newer" in capsys.readouterr().out
+    run(ip, "--strategy random --trials 5 --seed 0 --name older --resume", QUADRATIC)
+    capsys.readouterr()
+    ip.run_line_magic("tune_show", "")
+    out = capsys.readouterr().out
+    assert "Study older" in out and "5 complete of 5 trials" in out
+
+
 def test_strategy_options_reach_the_strategy(ip):
     cell = "x = tune.uniform(0, 1)\nx\n"
     assert run(ip, "--strategy evolution --population 4 --options 'tournament=2' --trials 8 --seed 0", cell).success

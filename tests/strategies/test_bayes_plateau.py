@@ -1,4 +1,5 @@
-"""bayes leaves plateaus: after ``STALL_TIES`` trials in a row return values seen before, one trial is drawn at random.
+"""bayes leaves plateaus: after ``STALL_TIES`` trials in a row return values seen before, the next trial keeps
+``STALL_REACH`` length scales away from every tried point.
 
 Objectives with plateaus are the ones users bring: an error rate on a few hundred samples takes few distinct values,
 and a flat space with a choice of model has parameters the chosen model ignores.
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,13 +61,32 @@ def _recorded_draws(strategy: BayesSampler) -> list[int]:
     return draws
 
 
+def _recorded_reaches(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """For every proposal asked to keep its distance, the smallest distance (in the length scales the model had
+    then) from the proposal to a tried point."""
+    reaches: list[float] = []
+    optimize = _gp.optimize_acquisition
+
+    def recording(model, enc, score, x_seen, *args, reach=0.0, **kwargs):  # type: ignore[no-untyped-def]
+        u = optimize(model, enc, score, x_seen, *args, reach=reach, **kwargs)
+        if reach > 0 and u is not None:
+            d2 = _gp._scaled_sq_dists(enc.features(u[None, :]), enc.features(x_seen), model.length_scales)
+            reaches.append(float(np.sqrt(d2.min())))
+        return u
+
+    monkeypatch.setattr(_gp, "optimize_acquisition", recording)
+    return reaches
+
+
 @settings(max_examples=10, deadline=None)
 @given(levels=st.integers(2, 12), seed=st.integers(0, 10_000))
-def test_random_draws_come_exactly_after_runs_of_repeated_values(levels: int, seed: int) -> None:
-    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-    stalls = _recorded_draws(strategy)
-    trials = drive(strategy, SPACE, _quantised(levels), 24, seed=seed)
-    # The rule, replayed from the values alone: a run of STALL_TIES repeats (since the last draw) calls for one.
+def test_escapes_come_exactly_after_runs_of_repeated_values_and_keep_their_distance(levels: int, seed: int) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        reaches = _recorded_reaches(monkeypatch)
+        strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+        stalls = _recorded_draws(strategy)
+        trials = drive(strategy, SPACE, _quantised(levels), 24, seed=seed)
+    # The rule, replayed from the values alone: a run of STALL_TIES repeats (since the last escape) calls for one.
     expected, seen, run = [], set(), 0
     for i, t in enumerate(trials):
         if i >= 4 and run >= _gp.STALL_TIES:
@@ -72,20 +95,33 @@ def test_random_draws_come_exactly_after_runs_of_repeated_values(levels: int, se
         run = run + 1 if t.value in seen else 0
         seen.add(t.value)
     assert stalls == expected
-    assert strategy.n_stall_draws == len(expected)
-    for i in expected:  # a draw is random search's trial i
-        assert trials[i].params == SPACE.sample(strategy.trial_rng(i))
+    assert strategy.n_plateau_escapes == len(expected)
+    # Each escape is the model's, at least STALL_REACH length scales from every tried point.
+    assert len(reaches) == len(expected) - strategy.n_fallbacks
+    assert all(r >= _gp.STALL_REACH for r in reaches)
+    for i in expected:  # not random search's trial
+        assert trials[i].params != SPACE.sample(strategy.trial_rng(i))
     if expected:
         assert any("to leave a plateau" in note for note in strategy.notes)
+
+
+def test_with_no_reach_the_escape_is_a_random_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_gp, "STALL_REACH", 0.0)
+    strategy = BayesSampler(n_initial_points=4, n_candidates=200)
+    stalls = _recorded_draws(strategy)
+    trials = drive(strategy, SPACE, _quantised(2), 30, seed=0)
+    assert len(stalls) >= 2
+    for i in stalls:
+        assert trials[i].params == SPACE.sample(strategy.trial_rng(i))
 
 
 def test_a_few_distinct_values_call_for_draws_and_distinct_values_never_do() -> None:
     coarse = BayesSampler(n_initial_points=4, n_candidates=200)
     drive(coarse, SPACE, _quantised(2), 30, seed=0)
-    assert coarse.n_stall_draws >= 2  # two levels per branch: repeats come fast
+    assert coarse.n_plateau_escapes >= 2  # two levels per branch: repeats come fast
     smooth = BayesSampler(n_initial_points=4, n_candidates=200)
     drive(smooth, SPACE, lambda p: (p["k"] - 17) ** 2 + math.log10(p["c"]) ** 2 + p["unused"], 30, seed=0)
-    assert smooth.n_stall_draws == 0
+    assert smooth.n_plateau_escapes == 0
     assert not any("plateau" in note for note in smooth.notes)
 
 
@@ -102,7 +138,7 @@ def test_multi_fidelity_runs_repeat_configurations_on_purpose_and_draw_nothing_f
         steps, {"x": Float(0.0, 1.0)}, strategy=strategy, scheduler="hyperband", budget=(1, 9), seed=0
     )
     assert len(study.trials) > 12
-    assert strategy.n_stall_draws == 0
+    assert strategy.n_plateau_escapes == 0
 
 
 def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
@@ -116,7 +152,7 @@ def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
         seed=0,
         directions={"error": "minimize", "size": "minimize"},
     )
-    assert strategy.n_stall_draws == 0
+    assert strategy.n_plateau_escapes == 0
     coarse = BayesSampler(n_initial_points=4, n_candidates=200)
     hpmagic.optimize(
         lambda p: {"error": math.floor(2 * p["x"]) / 2, "size": math.floor(2 * p["y"]) / 2},
@@ -126,11 +162,14 @@ def test_with_several_objectives_a_repeat_repeats_them_all() -> None:
         seed=0,
         directions={"error": "minimize", "size": "minimize"},
     )
-    assert coarse.n_stall_draws >= 1  # both coarse: four outcomes in all, repeats come fast
+    assert coarse.n_plateau_escapes >= 1  # both coarse: four outcomes in all, repeats come fast
 
 
-def test_with_constraints_the_draw_is_the_likeliest_feasible_of_several() -> None:
-    """Leaving a plateau should not mean leaving the feasible region: 80% of the space breaks the constraint."""
+@pytest.mark.parametrize("reach", [_gp.STALL_REACH, 0.0], ids=["model", "random-draw"])
+def test_with_constraints_escapes_stay_feasible(reach: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaving a plateau should not mean leaving the feasible region: 80% of the space breaks the constraint. The
+    model's escape weighs the acquisition by P(feasible); a random escape is the likeliest feasible of 32 draws."""
+    monkeypatch.setattr(_gp, "STALL_REACH", reach)
     strategy = BayesSampler(n_initial_points=4, n_candidates=200)
     draws = _recorded_draws(strategy)
     study = hpmagic.optimize(
