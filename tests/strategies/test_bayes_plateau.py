@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
