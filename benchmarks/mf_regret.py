@@ -35,7 +35,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 
 from benchmarks import mf_problems
 from benchmarks.mf_problems import Problem
+from benchmarks.runs import run_logged
 
 HERE = Path(__file__).resolve().parent
 ETA = 3
@@ -373,17 +373,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seeds = 1 + max(r["seed"] for r in results)
         max_steps = {n: mf_problems.get(n).max_steps for n in names}
         tasks = []
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for r in pool.map(run_one, tasks):
-            print(
-                f"{r['problem']:>13} seed {r['seed']} {r['combo']:<30} {r['seconds']:6.1f} s"
-                f"{'  ERROR ' + r['error'] if r['error'] else ''}",
-                flush=True,
-            )
-            results.append(r)
+    run_logged(run_one, tasks, args.jobs, "combo", results, args.dump)
     elapsed = time.perf_counter() - began
-    if args.dump:
-        Path(args.dump).write_text(json.dumps(results))
     write = not (args.quick or args.no_write)
     body = report(results, max_steps, seeds, HERE if write else None)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout

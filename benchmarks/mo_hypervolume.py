@@ -30,7 +30,6 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from benchmarks import mo_problems
 from benchmarks.mo_problems import MOProblem
+from benchmarks.runs import run_logged
 
 HERE = Path(__file__).resolve().parent
 SECTION = "bench:mo"
@@ -212,17 +212,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tasks = [(n, o, s, budgets[-1]) for n in names for s in range(args.seeds) for o in optimizers]
     if args.from_json:
         results, tasks = json.loads(Path(args.from_json).read_text()), []
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for r in pool.map(run_one, tasks):
-            print(
-                f"{r['problem']:>12} seed {r['seed']} {r['optimizer']:<18} {r['seconds']:6.1f} s"
-                f"{'  ERROR ' + r['error'] if r['error'] else ''}",
-                flush=True,
-            )
-            results.append(r)
+    run_logged(run_one, tasks, args.jobs, "optimizer", results, args.dump)
     elapsed = time.perf_counter() - began
-    if args.dump:
-        Path(args.dump).write_text(json.dumps(results))
     seeds = 1 + max((r["seed"] for r in results), default=-1)
     end = _git_commit()
     moved = "" if end == commit else f" at the start ({end} at the end)"
