@@ -167,7 +167,7 @@ class BayesSampler(Sampler):
         self._outstanding: dict[int, np.ndarray] = {}  # by trial number
         self._failed_waiting: list[tuple[np.ndarray, int | None]] = []
         self._warned = False
-        # Plateaus: the outcomes seen, and how many trials in a row returned one of them (since the last random draw).
+        # Plateaus: the outcomes seen, and how many trials in a row returned one of them (since the last escape).
         self._outcomes_seen: set[Any] = set()
         self._ties = 0
         #: Asks sent away from the tried points because the last trials kept returning values seen before
