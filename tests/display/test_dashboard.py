@@ -147,24 +147,31 @@ def test_stop_button_ends_the_study_after_the_running_trial():
     assert study.last_finish.reason == "stopped"
 
 
-def test_pause_button_holds_the_study_until_resume():
-    dash = _Shown(min_interval=0, plot_interval=10)
+def _paused_after_trial_one(dash, n_trials, later):
+    """Run a random study of ``n_trials`` shown by ``dash``: Pause is clicked when trial 1 ends, and ``later(study)``
+    runs on another thread 0.3 s after, while the study waits (as the browser's next click would)."""
     study = create_study(space=Space({"x": Float(0, 1)}))
-    seen_while_paused = []
 
     def reporter(event):
         dash(event)
         if isinstance(event, TrialFinished) and event.trial.number == 1:
             dash.pause_button.click()
             assert dash.pause_button.description == "Resume"
+            threading.Timer(0.3, later, args=(study,)).start()
 
-            def later():
-                seen_while_paused.append((len(study.trials), dash.status.value))
-                dash.pause_button.click()
+    study.optimize(lambda ctx: ctx.use_all()["x"], get_strategy("random"), n_trials=n_trials, reporters=[reporter])
+    return study
 
-            threading.Timer(0.4, later).start()
 
-    study.optimize(lambda ctx: ctx.use_all()["x"], get_strategy("random"), n_trials=4, reporters=[reporter])
+def test_pause_button_holds_the_study_until_resume():
+    dash = _Shown(min_interval=0, plot_interval=10)
+    seen_while_paused = []
+
+    def later(study):
+        seen_while_paused.append((len(study.trials), dash.status.value))
+        dash.pause_button.click()
+
+    study = _paused_after_trial_one(dash, 4, later)
     assert seen_while_paused == [(2, "paused")]
     assert len(study.trials) == 4
     assert dash.status.value == "finished"
@@ -172,22 +179,14 @@ def test_pause_button_holds_the_study_until_resume():
 
 def test_stop_while_paused_ends_the_study_and_greys_out_pause():
     dash = _Shown(min_interval=0, plot_interval=10)
-    study = create_study(space=Space({"x": Float(0, 1)}))
     after_stop = []
 
-    def reporter(event):
-        dash(event)
-        if isinstance(event, TrialFinished) and event.trial.number == 1:
-            dash.pause_button.click()
+    def later(study):
+        dash.stop_button.click()
+        after_stop.append((dash.pause_button.disabled, dash.status.value))
+        dash.pause_button.click()  # greyed out in the browser; a stray click changes nothing
 
-            def later():
-                dash.stop_button.click()
-                after_stop.append((dash.pause_button.disabled, dash.status.value))
-                dash.pause_button.click()  # greyed out in the browser; a stray click changes nothing
-
-            threading.Timer(0.3, later).start()
-
-    study.optimize(lambda ctx: ctx.use_all()["x"], get_strategy("random"), n_trials=10, reporters=[reporter])
+    study = _paused_after_trial_one(dash, 10, later)
     assert after_stop == [(True, "stopping")]
     assert len(study.trials) == 2
     assert study.last_finish.reason == "stopped"

@@ -45,19 +45,19 @@ def _quantised(levels: int):
     return objective
 
 
-def _recorded_draws(strategy: BayesSampler) -> list[int]:
+def _recorded_escapes(strategy: BayesSampler) -> list[int]:
     """The asks (by index) the plateau rule answers, filled in as ``strategy`` runs."""
-    draws: list[int] = []
+    escapes: list[int] = []
     decide = strategy._stalled
 
     def recording() -> bool:
         stalled = decide()
         if stalled:
-            draws.append(strategy.n_asked)
+            escapes.append(strategy.n_asked)
         return stalled
 
     strategy._stalled = recording  # type: ignore[method-assign]
-    return draws
+    return escapes
 
 
 def _recorded_reaches(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -83,7 +83,7 @@ def test_escapes_come_exactly_after_runs_of_repeated_values_and_keep_their_dista
     with pytest.MonkeyPatch.context() as monkeypatch:
         reaches = _recorded_reaches(monkeypatch)
         strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-        stalls = _recorded_draws(strategy)
+        stalls = _recorded_escapes(strategy)
         trials = drive(strategy, SPACE, _quantised(levels), 24, seed=seed)
     # The rule, replayed from the values alone: a run of STALL_TIES repeats (since the last escape) calls for one.
     expected, seen, run = [], set(), 0
@@ -95,8 +95,9 @@ def test_escapes_come_exactly_after_runs_of_repeated_values_and_keep_their_dista
         seen.add(t.value)
     assert stalls == expected
     assert strategy.n_plateau_escapes == len(expected)
-    # Each escape is the model's, at least STALL_REACH length scales from every tried point.
-    assert len(reaches) == len(expected) - strategy.n_fallbacks
+    # Each escape is the model's (unless the model could not propose), at least STALL_REACH length scales from every
+    # tried point.
+    assert len(expected) - strategy.n_fallbacks <= len(reaches) <= len(expected)
     assert all(r >= _gp.STALL_REACH for r in reaches)
     for i in expected:  # not random search's trial
         assert trials[i].params != SPACE.sample(strategy.trial_rng(i))
@@ -107,14 +108,14 @@ def test_escapes_come_exactly_after_runs_of_repeated_values_and_keep_their_dista
 def test_with_no_reach_the_escape_is_a_random_draw(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_gp, "STALL_REACH", 0.0)
     strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-    stalls = _recorded_draws(strategy)
+    stalls = _recorded_escapes(strategy)
     trials = drive(strategy, SPACE, _quantised(2), 30, seed=0)
     assert len(stalls) >= 2
     for i in stalls:
         assert trials[i].params == SPACE.sample(strategy.trial_rng(i))
 
 
-def test_a_few_distinct_values_call_for_draws_and_distinct_values_never_do() -> None:
+def test_a_few_distinct_values_call_for_escapes_and_distinct_values_never_do() -> None:
     coarse = BayesSampler(n_initial_points=4, n_candidates=200)
     drive(coarse, SPACE, _quantised(2), 30, seed=0)
     assert coarse.n_plateau_escapes >= 2  # two levels per branch: repeats come fast
@@ -170,7 +171,7 @@ def test_with_constraints_escapes_stay_feasible(reach: float, monkeypatch: pytes
     model's escape weighs the acquisition by P(feasible); a random escape is the likeliest feasible of 32 draws."""
     monkeypatch.setattr(_gp, "STALL_REACH", reach)
     strategy = BayesSampler(n_initial_points=4, n_candidates=200)
-    draws = _recorded_draws(strategy)
+    escapes = _recorded_escapes(strategy)
     study = hpmagic.optimize(
         lambda p: math.floor(3 * p["y"]) / 3,
         {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)},
@@ -180,7 +181,7 @@ def test_with_constraints_escapes_stay_feasible(reach: float, monkeypatch: pytes
         constraints=["x <= 0.2"],
     )
     trials = sorted(study.trials, key=lambda t: t.number)
-    assert len(draws) >= 3
-    assert all(trials[i].feasible for i in draws)  # a plain random draw would be feasible one time in five
+    assert len(escapes) >= 3
+    assert all(trials[i].feasible for i in escapes)  # a plain random draw would be feasible one time in five
     space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
-    assert any(trials[i].params != space.sample(strategy.trial_rng(i)) for i in draws)
+    assert any(trials[i].params != space.sample(strategy.trial_rng(i)) for i in escapes)
