@@ -323,6 +323,12 @@ class Categorical(Dimension):
         choices = tuple(choices)
         if not choices:
             raise SpaceError(f"{what}: tune.choice needs at least one choice, got an empty list")
+        for i, c in enumerate(choices):
+            # The store, the resume bookkeeping and the displays name a choice by its repr.
+            if choice_key(c) is None:
+                raise SpaceError(
+                    f"{what}: choice {i} (a {type(c).__name__}) fails repr(); give its class a __repr__ that works"
+                )
         object.__setattr__(self, "choices", choices)
         # ``default`` keeps None for "no default" (what code reading ``default`` has always seen), and
         # ``has_default`` tells an explicit ``default=None`` apart.

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import hpmagic
 from hpmagic import tune
 from hpmagic.cell import build_objective
 from hpmagic.errors import SpaceError
@@ -223,3 +224,31 @@ def test_numpy_choices_warm_start_bayes_on_resume(values: list[float], kind: str
         strategy_options={"n_initial_points": 3},
     )
     assert len(again.trials) == 8 and all(t.state.value == "complete" for t in again.trials)
+
+
+class BrokenRepr:
+    """An object whose repr raises (a scikit-learn-style estimator missing one of its parameters' attributes)."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        raise self.error("repr is broken")
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    choices=st.lists(_choice(), max_size=4),
+    at=st.integers(0, 4),
+    error=st.sampled_from([RuntimeError, AttributeError, TypeError, ValueError]),
+)
+def test_a_choice_whose_repr_fails_is_a_clear_error_before_any_study(
+    choices: list[Any], at: int, error: type[Exception], tmp_path_factory: Any
+) -> None:
+    """The store, resume and the displays name choices by their repr, so one that cannot be shown is refused when
+    the marker is made, not half-way through writing the study."""
+    path = tmp_path_factory.mktemp("repr") / "s.db"
+    choices.insert(min(at, len(choices)), BrokenRepr(error))
+    with pytest.raises(SpaceError, match=r"fails repr\(\).*__repr__") as info:
+        hpmagic.optimize(lambda p: 0.0, {"c": tune.choice(choices)}, strategy="random", n_trials=1, storage=str(path))
+    assert "\n" not in str(info.value)
