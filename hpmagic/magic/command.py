@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import keyword
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -124,8 +125,10 @@ class TuneCommand:
             raise OptionError(f"--timeout is at most {MAX_SECONDS // 86400} days, got {_shown(self.timeout)}")
         if self.direction not in ("minimize", "maximize"):
             raise OptionError(f"direction must be minimize or maximize, got {self.direction!r}")
-        if self.out is not None and not self.out.isidentifier():
+        if self.out is not None and (not self.out.isidentifier() or keyword.iskeyword(self.out)):
             raise OptionError(f"--out takes a variable name, got {self.out!r}")
+        if self.out == "tune":  # the Study would replace the markers' object: the next cell's tune.* would fail
+            raise OptionError("--out tune would replace the tune object the markers need; choose another name")
         if self.objective is not None and not self.objective.strip():
             raise OptionError("--objective needs an expression, e.g. --objective 'model.score(X_val, y_val)'")
         if not self.storage:
@@ -171,7 +174,11 @@ class TuneCommand:
 
     @classmethod
     def from_args(cls, args: Any, defaults: Any) -> TuneCommand:
-        """Build from parsed magic arguments; ``defaults`` carries the configured values (``%config TuneMagics``)."""
+        """Build from parsed magic arguments; ``defaults`` carries the configured values (``%config TuneMagics``).
+
+        Every value is unquoted here, once: IPython keeps the quotes of ``--strategy 'random'`` or ``--trials "5"``.
+        """
+        args = argparse.Namespace(**{key: _unquote_all(value) for key, value in vars(args).items()})
         named = tuple(getattr(args, "named_objectives", None) or ())
         bare = {d for d, name in named if name is None}
         direction = "maximize" if "maximize" in bare else "minimize"
@@ -189,36 +196,36 @@ class TuneCommand:
             else None,
             seed=_int_option("--seed", args.seed),
             direction=direction,
-            objective=unquote(args.objective),
+            objective=args.objective,
             max_failures=_or_default(_int_option("--max-failures", args.max_failures), defaults.max_failures),
             grid_points=_or_default(_int_option("--grid-points", args.grid_points), defaults.grid_points),
             grid_sample=bool(args.grid_sample),
-            storage=unquote(args.storage) or defaults.storage,
-            name=unquote(args.name),
+            storage=defaults.storage if args.storage is None else args.storage,
+            name=args.name,
             resume=bool(args.resume),
-            out=unquote(args.out),
+            out=args.out,
             threads=_threads(args.threads, defaults.threads),
             background=bool(getattr(args, "background", False)),
-            budget=parse_budget(unquote(args.budget)) if args.budget is not None else None,
-            state=tuple(n.strip() for n in (unquote(args.state) or "").split(",") if n.strip()),
-            prune=(unquote(args.prune) or "").strip().lower() or None if args.prune is not None else None,
+            budget=parse_budget(args.budget) if args.budget is not None else None,
+            state=tuple(n.strip() for n in (args.state or "").split(",") if n.strip()),
+            prune=(args.prune or "").strip().lower() or None if args.prune is not None else None,
             repeats=1 if args.repeats is None else _int("--repeats", args.repeats),
-            test=unquote(args.test),
+            test=args.test,
             refine=bool(args.refine),
             population=_int_option("--population", args.population),
             interval=_int_option("--interval", args.interval),
-            strategy_options=parse_options(unquote(args.options)) if args.options is not None else (),
+            strategy_options=parse_options(args.options) if args.options is not None else (),
             jobs=_int_option("--jobs", args.jobs) if args.jobs is not None else _positive_or_none(defaults.jobs),
-            cluster=unquote(args.cluster) or (defaults.cluster or None),
-            resources=parse_resources(unquote(args.resources)) if args.resources is not None else (),
-            scheduler=(unquote(args.scheduler) or "").strip().lower() or None if args.scheduler is not None else None,
-            enqueue=tuple(c for text in args.enqueue or () for c in parse_enqueue(unquote(text))),
+            cluster=args.cluster or (defaults.cluster or None),
+            resources=parse_resources(args.resources) if args.resources is not None else (),
+            scheduler=(args.scheduler or "").strip().lower() or None if args.scheduler is not None else None,
+            enqueue=tuple(c for text in args.enqueue or () for c in parse_enqueue(text)),
             start_from_defaults=bool(args.start_from_defaults),
-            warm_from=unquote(args.warm_from),
-            constraints=tuple(str(unquote(text)).strip() for text in getattr(args, "constraint", None) or ()),
+            warm_from=args.warm_from,
+            constraints=tuple(str(text).strip() for text in getattr(args, "constraint", None) or ()),
             named_objectives=named,
-            directions=parse_directions(unquote(args.directions)) if args.directions is not None else (),
-            primary=unquote(args.primary).strip() if args.primary is not None else None,  # type: ignore[union-attr]
+            directions=parse_directions(args.directions) if args.directions is not None else (),
+            primary=args.primary.strip() if args.primary is not None else None,
         )
 
     def options(self) -> dict[str, Any]:
@@ -315,6 +322,15 @@ def unquote(text: str | None) -> str | None:
     if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
+
+
+def _unquote_all(value: Any) -> Any:
+    """``unquote`` a parsed option's value: a string, or each string of a repeatable option's list."""
+    if isinstance(value, str):
+        return unquote(value)
+    if isinstance(value, list):
+        return [unquote(item) if isinstance(item, str) else item for item in value]
+    return value
 
 
 def _or_default(value: int | None, default: int) -> int:

@@ -123,3 +123,41 @@ def test_strategy_options_are_parsed_as_python_literals():
         parse_tune_line("--options eta")
     with pytest.raises(UsageError, match="--population applies to --strategy pbt and evolution only"):
         parse_tune_line("--strategy random --population 4")
+
+
+#: One value per option that takes one, each valid on its own line: a quoted value must mean what the bare one does.
+_QUOTABLE = [
+    ("--strategy", "random"),
+    ("--trials", "7"),
+    ("--timeout", "10m"),
+    ("--trial-timeout", "5s"),
+    ("--seed", "3"),
+    ("--max-failures", "2"),
+    ("--grid-points", "4"),
+    ("--threads", "2"),
+    ("--repeats", "2"),
+    ("--budget", "1..9"),
+    ("--scheduler", "median"),
+    ("--storage", "s.db"),
+    ("--name", "exp"),
+    ("--out", "st"),
+    ("--objective", "loss"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chosen=st.lists(st.sampled_from(_QUOTABLE), min_size=1, max_size=8, unique=True),
+    quotes=st.lists(st.sampled_from(["'", '"']), min_size=8, max_size=8),
+)
+def test_a_quoted_value_means_what_the_bare_value_means(chosen, quotes):
+    """IPython keeps the quotes of ``--trials '5'``: every option drops them, not only the ones that take text."""
+    bare = " ".join(f"{option} {value}" for option, value in chosen)
+    quoted = " ".join(f"{option} {q}{value}{q}" for (option, value), q in zip(chosen, quotes, strict=False))
+    assert parse_tune_line(quoted) == parse_tune_line(bare)
+
+
+@pytest.mark.parametrize("line", ["--storage ''", '--storage ""'])
+def test_an_empty_quoted_storage_is_refused_not_replaced_by_the_default(line):
+    with pytest.raises(UsageError, match="--storage needs a file path"):
+        parse_tune_line(line)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import keyword
 import sqlite3
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 import hpmagic
@@ -435,3 +438,28 @@ def test_strategy_options_reach_the_strategy(ip):
     assert len(ip.user_ns["tune"].study.trials) == 8
     with pytest.raises(UsageError, match="has no option 'bogus'"):
         ip.run_cell_magic("tune", "--strategy random --options bogus=1", cell)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(quotes=st.lists(st.sampled_from(["", "'", '"']), min_size=3, max_size=3), n=st.integers(1, 4))
+def test_quoted_option_values_run_the_study_they_name(ip, quotes, n):
+    """IPython keeps the quotes of a quoted value: ``--strategy 'random'`` is the random strategy, not an error."""
+    s, t, d = quotes
+    assert run(
+        ip, f"--strategy {s}random{s} --trials {t}{n}{t} --timeout {d}1h{d} --storage :memory:", QUADRATIC
+    ).success
+    study = ip.user_ns["tune"].study
+    assert study.strategy_name == "random"
+    assert len(study.trials) == n
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["tune", *keyword.kwlist]))
+def test_out_refuses_names_that_would_break_the_notebook(ip, name):
+    """``--out tune`` would put the Study where the markers' object was (every later tune.* fails), and a keyword
+    is no variable the notebook can read: both are one-line errors, and ``tune`` stays usable."""
+    with pytest.raises(UsageError, match="--out") as info:
+        ip.run_cell_magic("tune", f"--out {name} --strategy random --trials 1 --storage :memory:", QUADRATIC)
+    assert len(str(info.value).splitlines()) == 1
+    assert ip.user_ns["tune"] is hpmagic.tune
+    assert run(ip, "--strategy random --trials 1 --storage :memory:", QUADRATIC).success
