@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpmagic.constraints import least_violating, total_violation, violation_text
+from hpmagic.execution._run import ERROR_KEPT
 from hpmagic.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -176,7 +177,8 @@ def failure_cause(trial: Trial) -> str:
     for chunk in reversed(chunks):
         line = _exception_line(chunk)
         if line is not None:
-            return line
+            # A message of megabytes is cut as the trial's own error is: the cause is one line of a summary.
+            return line if len(line) <= ERROR_KEPT else line[: ERROR_KEPT - 3] + "..."
     return error
 
 

@@ -47,6 +47,9 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: How much of each stream a trial printed is kept with it (in memory and in the store): its end.
 OUTPUT_KEPT = 1 << 20
 
+#: How long a trial's one-line error may be: an exception's message of megabytes stays whole in its traceback only.
+ERROR_KEPT = 500
+
 
 class TrialTimeout(BaseException):
     """Raised inside a trial's thread when its time is up (``--trial-timeout``, or the study's ``--timeout``).
@@ -309,22 +312,25 @@ def user_traceback(exc: BaseException) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (just the type when the message itself cannot be turned into text)."""
+    """``Type: first line of the message`` (just the type when the message itself cannot be turned into text), cut
+    to ``ERROR_KEPT`` characters."""
     name = type(exc).__name__
     try:
         text = str(exc).strip().splitlines()
     except BaseException:  # noqa: BLE001 - a __str__ that raises
         return f"{name} (its message could not be shown)"
-    return storable(f"{name}: {text[0]}" if text else name)
+    line = f"{name}: {text[0]}" if text else name
+    return storable(line if len(line) <= ERROR_KEPT else line[: ERROR_KEPT - 3] + "...")
 
 
 def safe_repr(value: Any, limit: int) -> str:
-    """``repr(value)`` cut to ``limit`` characters, or a placeholder when ``__repr__`` raises."""
+    """``repr(value)`` on one line (a DataFrame's or an array's rows joined by spaces) cut to ``limit`` characters,
+    or a placeholder when ``__repr__`` raises."""
     try:
         shown = repr(value)
     except BaseException:  # noqa: BLE001 - a __repr__ that raises
         return f"<{type(value).__name__} whose repr failed>"
-    shown = storable(shown)
+    shown = storable(" ".join(shown.split()) if "\n" in shown else shown)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
