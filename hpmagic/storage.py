@@ -254,8 +254,12 @@ class Storage:
         directions: Sequence[str] | None = None,
         primary_index: int = 0,
         constraints: Sequence[str] = (),
+        unique: bool = False,
     ) -> StudyRecord:
-        """Insert a new study; ``name`` must be unused (see ``unique_name``).
+        """Insert a new study; ``name`` must be unused, or with ``unique`` it becomes ``unique_name(name)``.
+
+        ``unique`` picks the name inside the insert's write transaction: two processes starting a study of the same
+        name at once get ``name`` and ``name (2)``, where a name picked before the insert would collide.
 
         ``objective_names`` / ``directions`` / ``primary_index`` describe a multi-objective study (``direction`` is
         then the primary's); left out, the study has one objective named ``value``. ``constraints`` are stored as
@@ -268,6 +272,8 @@ class Storage:
         constraints_json = json.dumps(list(constraints)) if constraints else None
         try:
             with self._lock, _transaction(self._conn):
+                if unique:
+                    name = self.unique_name(name)
                 cur = self._conn.execute(
                     "INSERT INTO studies (name, direction, strategy, seed, state, space, source, options, "
                     "created_at, updated_at, objective_names, directions, primary_index, constraints) "

@@ -26,7 +26,7 @@ from hpmagic.constraints import (
     violation_text,
 )
 from hpmagic.context import TrialContext
-from hpmagic.errors import OptionError
+from hpmagic.errors import OptionError, StorageError
 from hpmagic.events import (
     Event,
     StudyFinished,
@@ -897,8 +897,33 @@ def create_study(
     if store.path != ":memory:":
         remember_store(store.path)  # so the JupyterLab extension lists it, wherever it is
     base = name or "study"
+
+    def create(unique: bool) -> StudyRecord:
+        return store.create_study(
+            base,
+            unique=unique,
+            direction=direction,
+            strategy=strategy,
+            seed=int(seed) if seed is not None else secrets.randbits(31),
+            space=space,
+            source=source,
+            options=options,
+            objective_names=names,
+            directions=[str(d) for d in dirs],
+            primary_index=primary_index,
+            constraints=constraints,
+        )
+
     if resume:
         record = store.latest_study(base)
+        if record is None:
+            try:
+                return Study(create(unique=False), store, space, [])
+            except StorageError:
+                # Another process started it since: continue that one, as --resume in both asked.
+                record = store.latest_study(base)
+                if record is None:
+                    raise
         if record is not None:
             wanted = _objectives_text(names, dirs)
             had = _objectives_text(record.objective_names, record.directions)
@@ -929,20 +954,7 @@ def create_study(
             if seed is not None:
                 study.seed = int(seed)
             return study
-    record = store.create_study(
-        store.unique_name(base),
-        direction=direction,
-        strategy=strategy,
-        seed=int(seed) if seed is not None else secrets.randbits(31),
-        space=space,
-        source=source,
-        options=options,
-        objective_names=names,
-        directions=[str(d) for d in dirs],
-        primary_index=primary_index,
-        constraints=constraints,
-    )
-    return Study(record, store, space, [])
+    return Study(create(unique=True), store, space, [])
 
 
 def _objectives_text(names: Sequence[str], directions: Sequence[str]) -> str:

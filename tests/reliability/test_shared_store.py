@@ -195,3 +195,45 @@ def test_numbers_come_from_the_store(tmp_path_factory: pytest.TempPathFactory, b
     assert sorted(got) == list(range(sum(batches)))
     for s in stores:
         s.close()
+
+
+STARTER = textwrap.dedent(
+    """
+    import os, sys, time
+    from hpmagic.space import Float, Space
+    from hpmagic.study import create_study
+    path, go, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print("READY", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    for i in range(n):
+        create_study(space=Space({"x": Float(0, 1)}), name="run", storage=path).storage.close()
+        create_study(space=Space({"x": Float(0, 1)}), name=f"shared {i}", storage=path, resume=True).storage.close()
+    print("DONE", flush=True)
+    """
+)
+
+
+def test_two_processes_starting_studies_of_one_name_at_once(tmp_path: Path) -> None:
+    """Two notebooks running the same cell at the same moment: without ``--resume`` each gets its own study
+    (``run``, ``run (2)``, ...), with it both continue one study; neither fails on the other's new name."""
+    n = 120
+    path, go = tmp_path / "s.db", tmp_path / "go"
+    Storage(path).close()
+    script = tmp_path / "starter.py"
+    script.write_text(STARTER)
+    procs = [_spawn(script, path, go, n) for _ in range(2)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+    go.touch()
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and "DONE" in out, err[-2000:]
+    conn = sqlite3.connect(path)
+    names = [r[0] for r in conn.execute("SELECT name FROM studies")]
+    conn.close()
+    assert len(names) == len(set(names)) == 3 * n
+    assert sorted(x for x in names if not x.startswith("shared")) == sorted(
+        ["run", *(f"run ({k})" for k in range(2, 2 * n + 1))]
+    )
+    assert sorted(x for x in names if x.startswith("shared")) == sorted(f"shared {i}" for i in range(n))
