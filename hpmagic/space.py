@@ -253,8 +253,9 @@ def _is_number(x: Any) -> bool:
 
 
 def _same_number(a: Any, b: Any) -> bool:
-    """Equal numbers of the same Python kind: ``np.float64(0.1)`` and ``0.1`` (what the store gives back), but
-    not ``1`` and ``1.0``, which a choice list may hold as two different choices."""
+    """Equal numbers (or NumPy scalars) of the same Python kind: ``np.float64(0.1)`` and ``0.1``, ``np.str_("rbf")``
+    and ``"rbf"`` (what the store gives back), but not ``1`` and ``1.0``, which a choice list may hold as two
+    different choices."""
     a, b = (x.item() if isinstance(x, np.generic) else x for x in (a, b))
     try:
         return type(a) is type(b) and bool(a == b)
@@ -352,10 +353,10 @@ class Categorical(Dimension):
                     return i
             except Exception:  # noqa: BLE001 - arrays and odd objects: compared by their key below
                 continue
-        if _is_number(value):
-            for i, c in enumerate(self.choices):
-                if _is_number(c) and _same_number(c, value):
-                    return i
+        for i, c in enumerate(self.choices):
+            scalars = isinstance(c, np.generic) or isinstance(value, np.generic)
+            if (scalars or (_is_number(c) and _is_number(value))) and _same_number(c, value):
+                return i
         key = choice_key(value)
         if key is None:
             return None

@@ -252,3 +252,37 @@ def test_a_choice_whose_repr_fails_is_a_clear_error_before_any_study(
     with pytest.raises(SpaceError, match=r"fails repr\(\).*__repr__") as info:
         hpmagic.optimize(lambda p: 0.0, {"c": tune.choice(choices)}, strategy="random", n_trials=1, storage=str(path))
     assert "\n" not in str(info.value)
+
+
+numpy_choice_arrays = st.one_of(
+    st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=4, unique=True),
+    st.sampled_from([[True, False], [False], ["rbf", "linear", "poly"]]),
+).map(np.array)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choices=numpy_choice_arrays)
+def test_choices_from_a_numpy_array_of_strings_or_bools_match_their_plain_values(
+    choices: np.ndarray, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``tune.choice(np.array(["rbf", "linear"]))`` holds ``np.str_`` values, the store gives back ``str``: an
+    enqueued ``"rbf"`` is accepted, and a resumed grid finds every point tried (none run twice)."""
+    dim = Categorical(choices)
+    for i, c in enumerate(choices):
+        assert dim.index(c.item()) == i
+    path = tmp_path_factory.mktemp("np") / "s.db"
+    plain = choices[-1].item()
+
+    def space() -> dict[str, Any]:
+        return {"c": tune.choice(np.array(choices))}
+
+    first = hpmagic.optimize(
+        lambda p: 0.0, space(), strategy="grid", n_trials=None, storage=str(path), name="g", enqueue=[{"c": plain}]
+    )
+    assert first.trials[0].params["c"] == plain
+    first.storage.close()
+    again = hpmagic.optimize(
+        lambda p: 0.0, space(), strategy="grid", n_trials=None, storage=str(path), name="g", resume=True
+    )
+    assert len(again.trials) == len(first.trials)
+    again.storage.close()
