@@ -40,6 +40,8 @@ SCHEMA_VERSION = 4
 #: such a trial for dead (its process crashed or was killed on another machine) and marks it interrupted.
 HEARTBEAT_INTERVAL = 5.0
 STALE_AFTER = 60.0
+#: Seconds a finished trial's write keeps retrying while another process holds the store's write lock.
+LOCK_PATIENCE = 30.0
 
 CONTROL_ACTIONS = ("stop", "pause", "resume")
 
@@ -538,25 +540,35 @@ class Storage:
     def update_trial(self, study_id: int, trial: Trial, space: Space | None = None) -> None:
         """Write the trial's current state and commit (called when it finishes).
 
-        When the disk is full the trial is kept in memory (``pending``) and written by the next write that
-        succeeds; the StorageError raised says which trials are not saved yet.
+        A finished trial's result is not given up over a lock another process holds for a while (a long write,
+        a database browser): the write is retried for ``LOCK_PATIENCE`` seconds. When the disk is full, or the lock
+        outlasts that, the trial is kept in memory (``pending``) and written by the next write that succeeds; the
+        StorageError raised says which trials are not saved yet.
         """
         args = (*self._trial_fields(trial, space), time.time(), study_id, trial.number)
-        try:
-            with self._lock:
-                self._flush_pending()
-                self._conn.execute(_UPDATE_TRIAL, args)
-                self._conn.execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
-        except sqlite3.DatabaseError as exc:
-            if _disk_full(exc):
-                self._pending[(study_id, trial.number)] = args
-                numbers = ", ".join(str(n) for _, n in sorted(self._pending))
-                raise StorageError(
-                    f"the disk holding the study store {self.path!r} is full: trial(s) {numbers} of study "
-                    f"{self._study_label(study_id)} are not saved yet; they are kept in memory and written when "
-                    "space returns (free some space, then resume or call study.storage.flush())"
-                ) from None
-            raise _explain(exc, self.path) from None
+        deadline = time.monotonic() + LOCK_PATIENCE
+        while True:
+            try:
+                with self._lock:
+                    self._flush_pending()
+                    self._conn.execute(_UPDATE_TRIAL, args)
+                    self._conn.execute("UPDATE studies SET updated_at = ? WHERE id = ?", (time.time(), study_id))
+                break
+            except sqlite3.DatabaseError as exc:
+                if _locked(exc) and time.monotonic() < deadline:
+                    continue  # each attempt waits the connection's busy timeout
+                if _disk_full(exc) or _locked(exc):
+                    self._pending[(study_id, trial.number)] = args
+                    numbers = ", ".join(str(n) for _, n in sorted(self._pending))
+                    where = f"the study store {self.path!r}"
+                    why = f"the disk holding {where} is full" if _disk_full(exc) else f"{where} is locked elsewhere"
+                    raise StorageError(
+                        f"{why}: trial(s) {numbers} of study "
+                        f"{self._study_label(study_id)} are not saved yet; they are kept in memory and written by "
+                        "the next write that succeeds (free some space or close the other program, then resume or "
+                        "call study.storage.flush())"
+                    ) from None
+                raise _explain(exc, self.path) from None
         if trial.state is not TrialState.RUNNING and trial.trial_id is not None:
             self._heartbeat.discard(trial.trial_id)
 
@@ -930,7 +942,7 @@ class _transaction:
 
 def _explain(exc: sqlite3.DatabaseError, where: str) -> StorageError:
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    if _locked(exc):
         return StorageError(
             f"the study store {where!r} is locked by another process; close it there or use another --storage file"
         )
@@ -1199,6 +1211,10 @@ def _disk_full(exc: BaseException) -> bool:
         or "disk is full" in str(exc)
         or "database or disk is full" in str(exc)
     )
+
+
+def _locked(exc: BaseException) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -237,3 +237,45 @@ def test_two_processes_starting_studies_of_one_name_at_once(tmp_path: Path) -> N
         ["run", *(f"run ({k})" for k in range(2, 2 * n + 1))]
     )
     assert sorted(x for x in names if x.startswith("shared")) == sorted(f"shared {i}" for i in range(n))
+
+
+def test_a_trial_finishing_while_another_program_holds_the_store_is_saved(tmp_path: Path) -> None:
+    """Another connection keeps the write lock longer than the busy timeout (a long write, a database browser): the
+    trial finishing meanwhile waits for it and is saved, and the study goes on, rather than stopping on 'locked'
+    with the computed value left 'running' (lost on resume)."""
+    import threading
+
+    import hpmagic
+    from hpmagic import tune
+
+    path = tmp_path / "s.db"
+    held = threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(3.0)  # longer than the store's 2 s busy timeout
+        other.execute("COMMIT")
+        other.close()
+
+    def fn(p: dict[str, float]) -> float:
+        if p["x"] == 0.5:
+            threading.Thread(target=hold, daemon=True).start()
+            held.wait(10)
+        return p["x"]
+
+    study = hpmagic.optimize(
+        fn,
+        {"x": tune.uniform(0, 1)},
+        strategy="random",
+        n_trials=3,
+        storage=str(path),
+        name="held",
+        enqueue=[{"x": 0.1}, {"x": 0.5}],
+    )
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    study.storage.close()
+    again = create_study(space=Space({"x": Float(0, 1)}), name="held", storage=str(path), resume=True)
+    assert [(t.state, t.value) for t in again.trials][:2] == [(TrialState.COMPLETE, 0.1), (TrialState.COMPLETE, 0.5)]
+    again.storage.close()
