@@ -962,9 +962,15 @@ def _objectives_text(names: Sequence[str], directions: Sequence[str]) -> str:
 
 
 def load_study(name: str, storage: str | os.PathLike[str] | Storage, space: Space | None = None) -> Study:
-    """Open a stored study by exact name (for browsing; ``space`` decodes stored choice objects)."""
+    """Open a stored study by exact name (for browsing; ``space`` decodes stored choice objects).
+
+    A path must be an existing store: a mistyped one is an error, not a new empty store left behind.
+    """
     from hpmagic.storage import space_from_json
 
+    if isinstance(storage, str | os.PathLike) and str(storage) != ":memory:":
+        if not os.path.isfile(os.path.expanduser(storage)):
+            raise OptionError(f"there is no study store at {str(storage)!r}: check the path")
     store = open_storage(storage)
     record = store.get_study(name)
     if record is None:

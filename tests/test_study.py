@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hpmagic.api import FunctionObjective
 from hpmagic.context import TrialContext
@@ -462,6 +464,17 @@ def test_load_study_unknown_name(tmp_path: Path) -> None:
     new_study(tmp_path, name="there")
     with pytest.raises(OptionError, match="there"):
         load_study("missing", tmp_path / "study.db")
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"), min_size=1, max_size=30))
+def test_load_study_from_a_missing_file_creates_nothing(tmp_path: Path, name: str) -> None:
+    """A mistyped store path says so, and leaves no empty store behind to be mistaken for the real one."""
+    before = sorted(tmp_path.iterdir())
+    for path in (tmp_path / f"{name}.db", str(tmp_path / name)):
+        with pytest.raises(OptionError, match="there is no study store at"):
+            load_study("run", path)
+    assert sorted(tmp_path.iterdir()) == before
 
 
 # -- results ---------------------------------------------------------------------------------------------------------
