@@ -117,7 +117,7 @@ class CellObjective:
         Raises:
             OptionError: naming a variable the cell reads that cannot be sent to another process.
         """
-        import cloudpickle
+        from hpmagic.execution._dask import unpicklable
 
         own = _free_names(self.source) | _code_names(self.objective_code) | _code_names(self.test_code)
         own |= self.extra_names
@@ -130,16 +130,14 @@ class CellObjective:
             value = self.user_ns[name]
             if _is_tune(value):
                 continue  # each worker has its own ``tune``
-            try:
-                cloudpickle.dumps(value)
-            except Exception as exc:  # noqa: BLE001 - any pickling failure is the same problem for the user
+            why = unpicklable(value)
+            if why is not None:
                 if name not in own:
                     continue  # an attribute's name a function reads (``obj.fit``) that is also a notebook variable
                 raise OptionError(
                     f"the cell reads {name!r} ({type(value).__name__}), which cannot be sent to worker processes "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'not picklable'}); create "
-                    f"{name} inside the cell, or run without --jobs/--cluster"
-                ) from None
+                    f"({why}); create {name} inside the cell, or run without --jobs/--cluster"
+                )
             data[name] = value
         cell = WorkerCell(self.source, self.code, self.objective_code, self.test_code, self.filename, self.state_names)
         cell.functions = self.functions

@@ -673,8 +673,16 @@ class Study:
         waits for the trials in flight (a second stop request cancels them). A cluster with no worker left pauses
         the study until workers come back.
         """
-        from hpmagic.execution._dask import TrialJob
+        from hpmagic.execution._dask import TrialJob, unpicklable
 
+        for name, dim in self.space.items():
+            why = unpicklable(dim)  # every trial's job carries the space to its worker
+            if why is not None:
+                raise OptionError(
+                    f"parameter {name!r} = tune.{dim.describe()} cannot be sent to worker processes ({why}): choose "
+                    "among picklable values (names the objective maps to objects), or run without "
+                    "n_jobs/--jobs/--cluster"
+                )
         ship = getattr(objective, "for_workers", None)
         worker_objective, data = ship() if ship is not None else (objective, {})
         executor.start(worker_objective, data, sign=self.direction.sign)

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpmagic.errors import OptionError
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial
 
-__all__ = ["DaskExecutor", "TrialJob", "WorkerLost"]
+__all__ = ["DaskExecutor", "TrialJob", "WorkerLost", "unpicklable"]
 
 #: Objects whose pickle is larger than this are scattered to the workers once per study, not sent per trial.
 SCATTER_BYTES = 1 << 20
@@ -132,7 +133,16 @@ class DaskExecutor:
         for name, value in data.items():
             big = _pickled_size(value) > SCATTER_BYTES
             self._data[name] = self.client.scatter(value, broadcast=True, hash=False) if big else value
-        [self._objective] = self.client.scatter([objective], broadcast=True, hash=False)
+        try:
+            [self._objective] = self.client.scatter([objective], broadcast=True, hash=False)
+        except Exception:
+            why = unpicklable(objective)
+            if why is None:
+                raise
+            raise OptionError(
+                f"the objective cannot be sent to worker processes ({why}): create what it holds (a lock, a "
+                "connection, an open file) inside it, or run without n_jobs/--jobs/--cluster"
+            ) from None
 
     def submit(self, job: TrialJob) -> None:
         """Start trial ``job.number`` on a worker (one that has the resources, if any are asked)."""
@@ -377,6 +387,17 @@ def _exception_of(future: Any) -> BaseException:
         return error
     except BaseException as exc:  # noqa: BLE001 - a cancelled future raises instead of returning its error
         return exc
+
+
+def unpicklable(value: Any) -> str | None:
+    """Why ``value`` cannot be sent to another process (the pickling error, on one line), or None if it can."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(value)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same problem for the user
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'not picklable'}"
+    return None
 
 
 def _pickled_size(value: Any) -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hpmagic
 from hpmagic import tune
@@ -409,3 +411,33 @@ def test_a_cluster_that_loses_all_its_workers_pauses_the_study_until_workers_ret
         assert len(study.trials) == 6 and all(t.state is TrialState.COMPLETE for t in study.trials)
     finally:
         cluster.close()
+
+
+def _unpicklable(kind: str) -> Any:
+    import threading
+
+    if kind == "lock":
+        return threading.Lock()
+    if kind == "generator":
+        return (i for i in range(3))
+    return open(os.devnull, "w")  # noqa: SIM115 - a log file a closure writes to
+
+
+@settings(max_examples=6, deadline=None)
+@given(kind=st.sampled_from(["lock", "generator", "file"]), where=st.sampled_from(["closure", "choice"]))
+def test_what_cannot_reach_the_workers_is_a_one_line_error_naming_it(kind: str, where: str, client: Any) -> None:
+    """An objective holding a lock, a generator or an open file, or a choice that is one, said so in Dask's words
+    (``Could not serialize object of type LLGExpr``); now an OptionError says which and what to do."""
+    held = _unpicklable(kind)
+    try:
+        if where == "closure":
+            space, fn = SPACE, lambda p: quadratic(p) + (0.0 if held else 1.0)
+        else:
+            space, fn = {"x": tune.choice([held, 1.0])}, lambda p: 1.0
+        with pytest.raises(hpmagic.OptionError, match="cannot be sent to worker processes") as info:
+            hpmagic.optimize(fn, space, strategy="random", n_trials=2, client=client)
+        assert "\n" not in str(info.value) and "pickle" in str(info.value)
+        assert ("parameter 'x'" in str(info.value)) == (where == "choice")
+    finally:
+        if hasattr(held, "close"):
+            held.close()
