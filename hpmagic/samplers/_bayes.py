@@ -154,6 +154,11 @@ class BayesSampler(Sampler):
         self._names = [n for n, d in space.items() if not (isinstance(d, Categorical) and len(d.choices) == 1)]
         self._enc = Encoding([space[n] for n in self._names])
         self._fillers = {n: _filler(space[n]) for n in self._names}
+        self._filler_u = self._enc.snap(self._enc.encode([self._fillers[n] for n in self._names])[None, :])[0]
+        # A cell's branches: which parameters trials reached and which they never did, by the discrete values they
+        # reached (see ``_impute_unreached``): {reached discrete dimensions: {their u values: (unreached, reached)}}.
+        self._discrete = [i for i, name in enumerate(self._names) if isinstance(space[name], (Categorical, Int))]
+        self._branches: dict[tuple[int, ...], dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]]] = {}
         self._n_init = self._initial_points(len(self._names), n_trials)
         self._design: np.ndarray | None = None
         self._u: list[np.ndarray] = []
@@ -251,6 +256,7 @@ class BayesSampler(Sampler):
         u = self._encode(trial.params)
         if u is None:
             return
+        self._note_branch(trial.params, u)
         budget = trial.user_attrs.get("budget")
         budget = int(budget) if isinstance(budget, numbers.Integral) else None
         value = trial.value
@@ -272,6 +278,39 @@ class BayesSampler(Sampler):
             self._push(u, self._worst, budget)
         else:
             self._failed_waiting.append((u, budget))
+
+    def _note_branch(self, params: Mapping[str, Any], u: np.ndarray) -> None:
+        """Remember which parameters a trial reached, under the discrete values it reached (``_impute_unreached``)."""
+        reached = np.array([name in params for name in self._names])
+        dims = tuple(int(i) for i in self._discrete if reached[i])
+        unreached, seen_reached = self._branches.setdefault(dims, {}).setdefault(
+            tuple(np.round(u[list(dims)], 9)), (np.zeros(len(reached), bool), np.zeros(len(reached), bool))
+        )
+        unreached |= ~reached
+        seen_reached |= reached
+
+    def _impute_unreached(self, u: np.ndarray) -> np.ndarray:
+        """Candidates with the parameters their branch of the cell never reaches set to the fillers trials record there.
+
+        In a cell like ``if kind == "svc": C = tune.loguniform(...)``, a trial of another kind never reaches C and is
+        recorded with C's filler. A candidate does not reach a parameter when the trials with its discrete values
+        (choices and integers, those they reached) never reached it. Without this, candidates that differ from a tried
+        point only where their branch does not look seemed new to the model, and the study re-ran one configuration
+        over and over. Mixed evidence (a branch on a float) leaves the candidate as it is.
+        """
+        if not any(unreached.any() for table in self._branches.values() for unreached, _ in table.values()):
+            return u
+        unreached_by = np.zeros(u.shape, dtype=bool)
+        reached_by = np.zeros(u.shape, dtype=bool)
+        for dims, table in self._branches.items():
+            values, which = np.unique(np.round(u[:, list(dims)], 9), axis=0, return_inverse=True)
+            for j, row in enumerate(map(tuple, values)):
+                entry = table.get(row)
+                if entry is not None:
+                    rows = which.ravel() == j
+                    unreached_by[rows] |= entry[0]
+                    reached_by[rows] |= entry[1]
+        return np.where(unreached_by & ~reached_by, self._filler_u[None, :], u)
 
     def _record_constraints(self, trial: Trial, u: np.ndarray) -> None:
         """Keep a complete trial's constraint margins for the feasibility model (its violations if no margins)."""
@@ -523,6 +562,7 @@ class BayesSampler(Sampler):
                 exclude=exclude,
                 log_weight=log_feasible,
                 reach=reach,
+                impute=self._impute_unreached,
             )
             if u is None:
                 return None
@@ -587,6 +627,7 @@ class BayesSampler(Sampler):
             exclude=self._seen | {_key(u) for u in self._outstanding.values()},
             log_weight=log_feasible,
             reach=reach,
+            impute=self._impute_unreached,
         )
 
     def _refit_due(self, model: Any, n: int) -> bool:
@@ -633,6 +674,7 @@ class BayesSampler(Sampler):
             rng,
             n_candidates=self.n_candidates,
             exclude=exclude,
+            impute=self._impute_unreached,
         )
 
     def _encode(self, params: Mapping[str, Any]) -> np.ndarray | None:

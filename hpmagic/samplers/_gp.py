@@ -478,13 +478,15 @@ def optimize_acquisition(
     exclude: set[tuple[float, ...]],
     log_weight: Callable[[np.ndarray], np.ndarray] | None = None,
     reach: float = 0.0,
+    impute: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """The u-space point that maximises ``score(mean, std)``, among points not in ``exclude``; None if none.
 
     ``log_weight(features)``, if given, is added to the score (the log probability that a point is feasible, in a
     study with constraints). ``reach`` > 0 keeps the answer at least that many length scales from every point of
     ``x_seen``, in the model's own metric: nearer points score 1000 lower (the scores are logs), so one wins only if
-    nothing farther is left.
+    nothing farther is left. ``impute(u)``, if given, maps candidates to the points the model knows them as (a cell's
+    parameters that a candidate's branch never reaches set as they are recorded) when they are snapped.
 
     Candidates: ``n_candidates`` uniform points for the whole space, plus perturbations of the best observed
     points at several scales relative to the fitted length scales (most improvements at small budgets are found
@@ -493,6 +495,9 @@ def optimize_acquisition(
     """
     d = enc.d
     seen_features = enc.features(x_seen) if reach > 0 and len(x_seen) else None
+
+    def snap(u: np.ndarray) -> np.ndarray:
+        return enc.snap(u) if impute is None else impute(enc.snap(u))
 
     def evaluate(u: np.ndarray) -> np.ndarray:
         features = enc.features(u)
@@ -509,7 +514,7 @@ def optimize_acquisition(
     local = _local_candidates(
         model, enc, x_seen, y_seen, rng, max(64, int(n_candidates * LOCAL_FRACTION)) if LOCAL_FRACTION > 0 else 0
     )
-    cands = enc.snap(np.vstack([uniform, local]))
+    cands = snap(np.vstack([uniform, local]))
     values = evaluate(cands)
     order = np.argsort(-values)
 
@@ -522,7 +527,7 @@ def optimize_acquisition(
             starts.append(cands[i])
     refined = [_refine(evaluate, enc, s) for s in starts] if len(enc.numeric) else []
     pool = np.vstack([*refined, cands[order[:200]]]) if refined else cands[order[:200]]
-    pool = enc.snap(pool)
+    pool = snap(pool)
     pool_values = evaluate(pool)
     for i in np.argsort(-pool_values):
         key = tuple(np.round(pool[i], 12))
