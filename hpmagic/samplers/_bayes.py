@@ -155,10 +155,16 @@ class BayesSampler(Sampler):
         self._enc = Encoding([space[n] for n in self._names])
         self._fillers = {n: _filler(space[n]) for n in self._names}
         self._filler_u = self._enc.snap(self._enc.encode([self._fillers[n] for n in self._names])[None, :])[0]
-        # A cell's branches: which parameters trials reached and which they never did, by the discrete values they
-        # reached (see ``_impute_unreached``): {reached discrete dimensions: {their u values: (unreached, reached)}}.
-        self._discrete = [i for i, name in enumerate(self._names) if isinstance(space[name], (Categorical, Int))]
-        self._branches: dict[tuple[int, ...], dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]]] = {}
+        # A cell's branches: which parameters trials reached and which they never did, by the values they reached of
+        # the dimensions that may gate a branch, first the choices, then every discrete dimension (see
+        # ``_impute_unreached``): per gate set, {reached gate dimensions: {their u values: (unreached, reached)}}.
+        self._gates = [
+            [i for i, name in enumerate(self._names) if isinstance(space[name], kinds)]
+            for kinds in (Categorical, (Categorical, Int))
+        ]
+        self._branches: list[dict[tuple[int, ...], dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]]]] = [
+            {} for _ in self._gates
+        ]
         self._n_init = self._initial_points(len(self._names), n_trials)
         self._design: np.ndarray | None = None
         self._u: list[np.ndarray] = []
@@ -280,37 +286,42 @@ class BayesSampler(Sampler):
             self._failed_waiting.append((u, budget))
 
     def _note_branch(self, params: Mapping[str, Any], u: np.ndarray) -> None:
-        """Remember which parameters a trial reached, under the discrete values it reached (``_impute_unreached``)."""
+        """Remember which parameters a trial reached, under the choices and under the discrete values it reached."""
         reached = np.array([name in params for name in self._names])
-        dims = tuple(int(i) for i in self._discrete if reached[i])
-        unreached, seen_reached = self._branches.setdefault(dims, {}).setdefault(
-            tuple(np.round(u[list(dims)], 9)), (np.zeros(len(reached), bool), np.zeros(len(reached), bool))
-        )
-        unreached |= ~reached
-        seen_reached |= reached
+        for gates, table in zip(self._gates, self._branches, strict=True):
+            dims = tuple(i for i in gates if reached[i])
+            unreached, seen_reached = table.setdefault(dims, {}).setdefault(
+                tuple(np.round(u[list(dims)], 9)), (np.zeros(len(reached), bool), np.zeros(len(reached), bool))
+            )
+            unreached |= ~reached
+            seen_reached |= reached
 
     def _impute_unreached(self, u: np.ndarray) -> np.ndarray:
         """Candidates with the parameters their branch of the cell never reaches set to the fillers trials record there.
 
         In a cell like ``if kind == "svc": C = tune.loguniform(...)``, a trial of another kind never reaches C and is
-        recorded with C's filler. A candidate does not reach a parameter when the trials with its discrete values
-        (choices and integers, those they reached) never reached it. Without this, candidates that differ from a tried
-        point only where their branch does not look seemed new to the model, and the study re-ran one configuration
-        over and over. Mixed evidence (a branch on a float) leaves the candidate as it is.
+        recorded with C's filler. A candidate does not reach a parameter when the trials that made its choices never
+        reached it (or, if those disagree, as after ``if layers > 1``, the trials with all its discrete values).
+        Without this, candidates that differ from a tried point only where their branch does not look seemed new to
+        the model, and the study re-ran one configuration over and over. Evidence that still disagrees (a branch on a
+        float) leaves the candidate as it is.
         """
-        if not any(unreached.any() for table in self._branches.values() for unreached, _ in table.values()):
+        if not any(entry[0].any() for table in self._branches for by in table.values() for entry in by.values()):
             return u
-        unreached_by = np.zeros(u.shape, dtype=bool)
-        reached_by = np.zeros(u.shape, dtype=bool)
-        for dims, table in self._branches.items():
-            values, which = np.unique(np.round(u[:, list(dims)], 9), axis=0, return_inverse=True)
-            for j, row in enumerate(map(tuple, values)):
-                entry = table.get(row)
-                if entry is not None:
-                    rows = which.ravel() == j
-                    unreached_by[rows] |= entry[0]
-                    reached_by[rows] |= entry[1]
-        return np.where(unreached_by & ~reached_by, self._filler_u[None, :], u)
+        unreachable = np.zeros(u.shape, dtype=bool)
+        for table in self._branches:
+            unreached_by = np.zeros(u.shape, dtype=bool)
+            reached_by = np.zeros(u.shape, dtype=bool)
+            for dims, by_values in table.items():
+                values, which = np.unique(np.round(u[:, list(dims)], 9), axis=0, return_inverse=True)
+                for j, row in enumerate(map(tuple, values)):
+                    entry = by_values.get(row)
+                    if entry is not None:
+                        rows = which.ravel() == j
+                        unreached_by[rows] |= entry[0]
+                        reached_by[rows] |= entry[1]
+            unreachable |= unreached_by & ~reached_by
+        return np.where(unreachable, self._filler_u[None, :], u)
 
     def _record_constraints(self, trial: Trial, u: np.ndarray) -> None:
         """Keep a complete trial's constraint margins for the feasibility model (its violations if no margins)."""
