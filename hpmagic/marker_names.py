@@ -1,7 +1,8 @@
 """Find ``tune.*`` marker calls in Python source and the names they take.
 
 A marker is named after what it is assigned to (``lr = tune.loguniform(...)``, also through a conditional
-expression: ``gamma = tune.choice(...) if kernel == "rbf" else "scale"``), the keyword argument it fills
+expression: ``gamma = tune.choice(...) if kernel == "rbf" else "scale"``, or by position when a tuple is unpacked:
+``lr, depth = tune.loguniform(1e-3, 1), tune.int(2, 8)``), the keyword argument it fills
 (``Model(alpha=tune.uniform(...))``), the dict key it is the value of (``{"num_leaves": tune.int(4, 128)}``, the
 way LightGBM and XGBoost parameters are written) or is assigned to (``params["max_depth"] = tune.int(2, 8)``), or an
 explicit ``name=``. The cell scanner uses this to build the
@@ -138,6 +139,15 @@ def _implicit_name(node: ast.AST, parents: tuple[ast.AST, ...]) -> tuple[str | N
         key = target.slice if isinstance(target, ast.Subscript) else None
         if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.strip():
             return key.value, "key"
+        return None, ""
+    if isinstance(parent, (ast.Tuple, ast.List)) and len(parents) > 1:
+        # ``lr, depth = tune.loguniform(1e-3, 1), tune.int(2, 8)``: each marker takes the name in its position.
+        assign = parents[-2]
+        if isinstance(assign, ast.Assign) and assign.value is parent and len(assign.targets) == 1:
+            targets = assign.targets[0]
+            if isinstance(targets, (ast.Tuple, ast.List)) and len(targets.elts) == len(parent.elts):
+                target = targets.elts[next(i for i, e in enumerate(parent.elts) if e is node)]
+                return (target.id, "variable") if isinstance(target, ast.Name) else (None, "")
         return None, ""
     if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is node:
         return (parent.target.id, "variable") if isinstance(parent.target, ast.Name) else (None, "")

@@ -3,9 +3,13 @@ of earlier cells that read the cell's variables, a None objective, resuming a --
 
 from __future__ import annotations
 
+import keyword
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from hpmagic import load_study
@@ -56,6 +60,36 @@ def test_a_marker_assigned_to_a_dict_item_is_named_by_its_key(ip: Any) -> None:
     study = ip.user_ns["tune"].study
     assert set(study.best_params) == {"max_depth", "eta"}
     assert ip.user_ns["param"] == {"objective": "binary:logistic", **study.best_params}
+
+
+#: Variable names as Python reads them (NFKC-normalised identifiers), none of them ``tune`` or a keyword.
+NAMES = st.text(st.characters(categories=("Lu", "Ll", "Lo", "Nd", "Pc")), min_size=1, max_size=8).filter(
+    lambda s: (
+        s.isidentifier()
+        and not keyword.iskeyword(s)
+        and s != "tune"
+        and not s.startswith("__")
+        and unicodedata.normalize("NFKC", s) == s
+    )
+)
+MARKERS = st.sampled_from(["tune.uniform(0, 1)", "tune.loguniform(1e-3, 1)", "tune.int(1, 9)", "tune.choice([2, 3])"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(NAMES, min_size=2, max_size=6, unique=True), data=st.data())
+def test_a_tuple_unpacked_marker_is_named_by_its_position(ip: Any, names: list[str], data: Any) -> None:
+    """``lr, depth = tune.loguniform(...), tune.int(...)`` assigns each marker to a variable: it was refused as a
+    marker without a name."""
+    markers = data.draw(st.lists(MARKERS, min_size=len(names), max_size=len(names)))
+    brackets = data.draw(st.sampled_from(["{}", "({})", "[{}]"]))
+    cell = f"{brackets.format(', '.join(names))} = {', '.join(markers)}\n0.0 + {' + '.join(names)}\n"
+    assert run(ip, "--strategy random --trials 3 --seed 0 --storage :memory:", cell).success
+    study = ip.user_ns["tune"].study
+    assert list(study.space) == names
+    for trial in study.trials:
+        assert trial.state is TrialState.COMPLETE
+        assert trial.value == pytest.approx(sum(trial.params[n] for n in names))
+    assert all(ip.user_ns[n] == study.best_params[n] for n in names)
 
 
 def test_conditional_expression_names_its_marker_after_the_variable(ip: Any) -> None:
