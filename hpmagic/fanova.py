@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from hpmagic.errors import OptionError
-from hpmagic.space import Space
+from hpmagic.errors import OptionError, SpaceError
+from hpmagic.space import Dimension, Space
 from hpmagic.trial import Trial, TrialState
 
 __all__ = ["MIN_TRIALS", "importance", "top_parameters"]
@@ -88,15 +88,24 @@ def encode(space: Space, trials: Sequence[Trial]) -> tuple[list[str], np.ndarray
     names, columns = [], []
     for name in space:
         dim = space[name]
-        present = [name in t.params for t in trials]
-        units = [dim.to_unit(t.params[name]) if ok else 0.0 for t, ok in zip(trials, present, strict=True)]
-        column = np.array(units, dtype=float)
+        units = [_unit(dim, t.params[name]) if name in t.params else None for t in trials]
+        present = [u is not None for u in units]
+        column = np.array([0.0 if u is None else u for u in units], dtype=float)
         if not all(present):
             column = np.where(present, 0.5 + 0.5 * column, 0.25)
         if np.ptp(column) > 0:
             names.append(name)
             columns.append(np.clip(column, 0.0, 1.0))
     return names, (np.column_stack(columns) if columns else np.zeros((len(trials), 0)))
+
+
+def _unit(dim: Dimension, value: Any) -> float | None:
+    """``value`` in the unit cube, or None when the dimension has no such value: a resumed study whose cell changed
+    its choices (or a parameter's kind) keeps its earlier trials, which count as not using the parameter."""
+    try:
+        return float(dim.to_unit(value))
+    except (SpaceError, TypeError, ValueError):
+        return None
 
 
 def main_effects(tree: Any, d: int) -> np.ndarray | None:
