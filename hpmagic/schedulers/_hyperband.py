@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpmagic._checks import is_int
+from hpmagic._checks import MAX_SIZE, is_int
 from hpmagic.errors import OptionError
 from hpmagic.samplers._base import DynamicPolicy, SeededDynamic
 from hpmagic.schedulers._base import TrialRequest
@@ -36,6 +36,13 @@ def bracket_plan(min_resource: int, max_resource: int, eta: int) -> list[list[tu
     s_max = 0
     while min_resource * eta ** (s_max + 1) <= max_resource:
         s_max += 1
+    if eta**s_max > MAX_SIZE:
+        # The first bracket starts eta^s_max configurations at once: refused before it is allocated.
+        low = -(-max_resource // MAX_SIZE)
+        raise OptionError(
+            f"hyperband: the budget {min_resource}..{max_resource} with eta={eta} starts a bracket of "
+            f"{eta**s_max:,} configurations; raise the minimum, e.g. --budget {low}..{max_resource}"
+        )
     plan = []
     for s in range(s_max, -1, -1):
         n = -(-(s_max + 1) * eta**s // (s + 1))

@@ -6,10 +6,14 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hpmagic
 from hpmagic import tune
+from hpmagic._checks import MAX_SIZE
 from hpmagic.errors import OptionError
+from hpmagic.run import build_run
 from hpmagic.schedulers._hyperband import bracket_plan
 from hpmagic.space import Categorical, Float, Space
 from hpmagic.strategies import HyperbandScheduler, get_strategy
@@ -83,6 +87,30 @@ def test_bracket_table_for_eta_3_and_r_27() -> None:
         budgets = [b for _n, b in rungs]
         assert budgets == sorted(set(budgets)) and budgets[-1] == 100 and budgets[0] >= 2
     assert bracket_plan(5, 5, 3) == [[(1, 5)]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(low=st.integers(1, 10**4), span=st.integers(0, 10**12), eta=st.integers(2, 10**7))
+def test_a_budget_whose_first_bracket_would_exhaust_memory_is_refused_with_a_budget_that_works(
+    low: int, span: int, eta: int
+) -> None:
+    """``--budget 1..1000000000`` opened a first bracket of 3^18 configurations, allocated at once: the kernel was
+    killed for its memory. Every plan now stays within MAX_SIZE configurations, or the budget is refused before
+    the study, with a minimum that works."""
+    high = low + span
+    try:
+        plan = bracket_plan(low, high, eta)
+    except OptionError as exc:
+        assert "\n" not in str(exc)
+        suggested = int(str(exc).rsplit("--budget ", 1)[1].split("..")[0])
+        assert suggested > low
+        plan = bracket_plan(suggested, high, eta)
+    assert max(rungs[0][0] for rungs in plan) <= MAX_SIZE
+
+
+def test_an_absurd_budget_is_refused_before_the_study() -> None:
+    with pytest.raises(OptionError, match="starts a bracket of 387,420,489 configurations"):
+        build_run(space=Space({"x": Float(0, 1)}), strategy="hyperband", budget=(1, 10**9), n_trials=3)
 
 
 def test_the_whole_schedule_runs_with_the_right_rungs_and_promotions() -> None:
