@@ -148,9 +148,7 @@ class CellObjective:
 
         ``budget`` is the steps ``tune.steps()`` grants (the best trial's own budget, in a ``--budget`` study).
         """
-        from hpmagic.schedulers import FIFOScheduler
-
-        strategy = FIFOScheduler()
+        strategy = _replaying()
         strategy.setup(self.space, direction="minimize", seed=0)
         trial = Trial(number=-1)
         with TrialContext(trial, self.space, dict(params), strategy, budget=budget) as ctx:
@@ -159,6 +157,21 @@ class CellObjective:
             ns[_RESTORE] = ctx.restore
             exec(self.code, ns)
         return self.assigned(ns)
+
+
+def _replaying() -> Any:
+    """The strategy of a replayed trial: its values are all known, so a marker asking for another one is a marker
+    the cell gained (or whose values it changed) since the trial ran, and the replay says so."""
+    from hpmagic.schedulers import FIFOScheduler
+
+    class Replaying(FIFOScheduler):
+        def sample_dynamic(self, trial: Trial, name: str, dim: Dimension) -> Any:
+            raise CellError(
+                f"the cell changed since that trial ran: it has no value of {name!r} that the cell's "
+                f"{dim.describe()} allows; tune.best has its parameters"
+            )
+
+    return Replaying()
 
 
 def default_study_name(cell: str) -> str:

@@ -41,3 +41,25 @@ def test_a_resumed_study_whose_cell_changed_its_space_is_summarised(ip, capsys, 
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
     assert f"Study {name}" in out and f"{first + more} complete of {first + more} trials" in out
     assert set(hpmagic.importance(study)) <= {"x", "k"}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(added=MARKERS, first=st.integers(1, 4), more=st.integers(1, 3))
+def test_a_best_trial_from_before_the_edit_says_why_its_variables_are_not_rebuilt(ip, capsys, added, first, more):
+    """The best trial ran before the cell gained a marker: it has no value to replay it with. The notebook is told
+    that in a sentence (it read ``ValueError: expected non-negative integer``), and the study keeps every trial."""
+    ip.run_line_magic("config", "TuneMagics.display = 'none'")
+    name = f"grown {len(ip.user_ns.get('runs', []))}"
+    ip.user_ns.setdefault("runs", []).append(name)
+    line = f"--strategy random --seed 0 --name '{name}' --storage :memory:"
+    assert run(ip, f"{line} --trials {first}", "x = tune.uniform(0, 1)\nx\n").success
+    best = ip.user_ns["tune"].study.best_trial
+    capsys.readouterr()
+    cell = f"x = tune.uniform(0, 1)\nz = {added}\nx + 10 + len(str(z))\n"  # every new trial is worse
+    assert run(ip, f"{line} --trials {first + more} --resume", cell).success
+    out = capsys.readouterr().out
+    study = ip.user_ns["tune"].study
+    assert len(study.trials) == first + more and study.best_trial.number == best.number
+    assert ip.user_ns["tune"].best == best.params
+    assert "could not rebuild the best trial's variables" in out
+    assert "the cell changed since that trial ran: it has no value of 'z'" in out
