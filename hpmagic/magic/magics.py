@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import threading
 from typing import Any
@@ -15,7 +16,7 @@ from hpmagic.cell import build_objective, default_study_name
 from hpmagic.constraints import parse_constraints
 from hpmagic.display import HTMLReporter, make_reporter, results_html, results_text
 from hpmagic.display.study_list import StudyList
-from hpmagic.errors import HpmagicError, OptionError
+from hpmagic.errors import CellError, HpmagicError, OptionError
 from hpmagic.execution import close_local_clusters, make_executor
 from hpmagic.magic.command import ObjectiveDirection, TuneCommand, unquote
 from hpmagic.markers import tune as tune_object
@@ -238,9 +239,14 @@ class TuneMagics(Magics):
 
     def _prepare(self, cmd: TuneCommand, cell: str, parallel: bool = False) -> tuple[Study, Any, Any, int | None]:
         source = self.shell.transform_cell(cell) if self.shell is not None else cell
+        # The cell starts on the editor's line 2, under the %%tune line, and IPython drops its leading blank lines:
+        # errors and tracebacks count them back.
+        blank = next((i for i, text in enumerate(cell.splitlines()) if text.strip()), 0) if self.shell else 0
+        _check_cell_magics(cell, source, first_line=2 + blank)
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        # The cell starts on the editor's line 2, under the %%tune line: errors and tracebacks say so.
-        objective = build_objective(source, user_ns, cmd.objective, state=cmd.state, test=cmd.test, first_line=2)
+        objective = build_objective(
+            source, user_ns, cmd.objective, state=cmd.state, test=cmd.test, first_line=2 + blank
+        )
         objective.extra_names = frozenset().union(*(c.names for c in parse_constraints(cmd.constraints)))
         if parallel:
             objective.for_workers()  # a variable that cannot travel to the workers is an error before any study
@@ -371,6 +377,42 @@ class TuneMagics(Magics):
 
 # magic_arguments documents every magic as a line magic ("%tune ..."); this one is a cell magic.
 TuneMagics.tune.__doc__ = (TuneMagics.tune.__doc__ or "").replace("%tune [", "%%tune [", 1) + ("\n" + strategy_help())
+
+
+def _check_cell_magics(cell: str, source: str, first_line: int) -> None:
+    """Refuse a cell magic inside the ``%%tune`` cell, naming the editor's line (``source`` starts on
+    ``first_line``).
+
+    IPython runs a cell magic only from a cell's first line: under ``%%tune`` one on the next line would take the
+    whole cell as its text (no markers left to find), and one further down is an unknown line magic in every trial.
+    Above ``%%tune`` it wraps the study, as the user meant.
+    """
+    first = cell.strip().split(maxsplit=1)
+    found: list[tuple[int, str]] = []
+    if first and first[0].startswith("%%"):
+        found.append((first_line, first[0]))
+    else:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return  # build_objective says where
+        # IPython writes a %%magic line below the first as get_ipython().run_line_magic('%magic', ...).
+        found = [
+            (first_line + node.lineno - 1, f"%{node.args[0].value}")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run_line_magic"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and str(node.args[0].value).startswith("%")
+        ]
+    if found:
+        line, magic = min(found)
+        raise CellError(
+            f"line {line}: {magic} is a cell magic, which IPython runs only from a cell's first line; put it above "
+            f"%%tune ({magic} on line 1, then %%tune ...)"
+        )
 
 
 def parse_tune_line(line: str, defaults: Any = None) -> TuneCommand:

@@ -130,6 +130,27 @@ def test_error_lines_are_the_editors(ip: Any, cell: str, message: str) -> None:
         ip.run_cell_magic("tune", "--storage :memory:", cell)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    blanks=st.lists(st.sampled_from(["", " ", "\t", "    "]), min_size=1, max_size=4),
+    before=st.integers(0, 3),
+    mistake=st.sampled_from(["syntax", "unnamed", "raise"]),
+)
+def test_error_lines_count_the_cells_leading_blank_lines(ip: Any, blanks: list[str], before: int, mistake: str) -> None:
+    """IPython drops a cell's leading blank lines before hpmagic reads it; the lines it reports are still the
+    editor's (they were short by the number of blank lines)."""
+    bad = {"syntax": "y = (x +", "unnamed": "print(tune.int(1, 2))", "raise": "raise ValueError('bad')"}[mistake]
+    lines = [*blanks, "x = tune.uniform(0, 1)", *[f"v{i} = {i}" for i in range(before)], bad, "x"]
+    line = 2 + lines.index(bad)  # the %%tune line is line 1
+    cell = "\n".join(lines) + "\n"
+    if mistake == "raise":
+        assert run(ip, "--strategy random --trials 1 --seed 0 --storage :memory:", cell).success
+        assert f"line {line}, in <module>" in ip.user_ns["tune"].study.trials[0].traceback
+        return
+    with pytest.raises(UsageError, match=f"line {line}[:,]"):
+        ip.run_cell_magic("tune", "--storage :memory:", cell)
+
+
 def test_a_function_of_an_earlier_cell_sees_the_trials_value(ip: Any) -> None:
     ip.run_cell("batch_size = 1000\ndef make_model():\n    return helper() * 2\ndef helper():\n    return batch_size\n")
     cell = "batch_size = tune.int(1, 50)\nmodel = make_model()\n(model - 20) ** 2\n"
