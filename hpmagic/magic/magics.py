@@ -405,7 +405,8 @@ def _check_cell_magics(cell: str, source: str, first_line: int) -> None:
             and node.func.attr == "run_line_magic"
             and node.args
             and isinstance(node.args[0], ast.Constant)
-            and str(node.args[0].value).startswith("%")
+            and isinstance(node.args[0].value, str)
+            and node.args[0].value.startswith("%")
         ]
     if found:
         line, magic = min(found)
