@@ -16,7 +16,7 @@ from hpmagic.samplers import Sampler
 from hpmagic.schedulers import Scheduler
 from hpmagic.space import Dimension, Space
 from hpmagic.storage import Storage
-from hpmagic.study import Study, check_budget
+from hpmagic.study import Study, check_budget, check_reporters
 
 __all__ = ["optimize"]
 
@@ -81,7 +81,7 @@ def optimize(
         resume: continue the latest study called ``name`` in ``storage``.
         max_failures: stop after this many failed trials in a row.
         threads: BLAS/OpenMP threads while ``fn`` runs (None: no limit).
-        reporters: callables receiving the loop's events (e.g. ``hpmagic.display.TextReporter()``).
+        reporters: callables receiving the loop's events (e.g. ``hpmagic.display.TextReporter()``): one, or a list.
         strategy_options: options of the named sampler and scheduler (e.g. ``{"points": 7}`` for grid,
             ``{"eta": 2}`` for hyperband); ``hpmagic.strategies.strategy_help()`` lists them all.
         budget: the resource range ``(min, max)`` that ``tune.steps()`` counts in; hyperband, asha and pbt need it.
@@ -97,9 +97,9 @@ def optimize(
         resources: Dask worker resources every trial claims, e.g. ``{"GPU": 1}``.
         trial_timeout: seconds after which a running trial is interrupted and failed (``timeout`` interrupts the
             running trial too, so the call returns on time even if ``fn`` never does).
-        enqueue: configurations to run first, e.g. ``[{"lr": 0.01}]`` (then the strategy goes on, learning from
-            them); those given to ``tune.enqueue`` before the call run after these. A missing parameter takes its
-            ``default=``, else a random value; a value outside the space is an OptionError before any trial.
+        enqueue: configurations to run first, e.g. ``[{"lr": 0.01}]`` or one dict (then the strategy goes on,
+            learning from them); those given to ``tune.enqueue`` before the call run after these. A missing parameter
+            takes its ``default=``, else a random value; a value outside the space is an OptionError before any trial.
         start_from_defaults: the first trial uses every marker's ``default=``.
         warm_from: the name of another study in ``storage`` (``"NAME@path.db"``: in that file) whose trials the
             strategy learns from, where the spaces overlap; they are not counted or stored as this study's trials.
@@ -122,10 +122,15 @@ def optimize(
         raise SpaceError(f"space must map parameter names to tune.* markers, got {type(space).__name__}")
     space = space if isinstance(space, Space) else Space(space)
     check_budget(n_trials, timeout, max_failures, threads)  # before a study is written
+    reporters = check_reporters(reporters)
+    if enqueue is None or isinstance(enqueue, Mapping):
+        enqueue = [] if enqueue is None else [enqueue]  # one configuration, as --enqueue takes it
+    elif isinstance(enqueue, str) or not isinstance(enqueue, Sequence):
+        raise OptionError(f"enqueue takes a dict of parameter values or a list of them, got {enqueue!r:.60}")
     executor = make_executor(
         jobs=n_jobs,
         client=client,
-        resources=dict(resources) if resources is not None else None,
+        resources=dict(resources) if isinstance(resources, Mapping) else resources,
     )
     run = build_run(
         space=space,

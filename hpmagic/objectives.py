@@ -157,6 +157,11 @@ def resolve_objectives(
             the dict's keys, an unknown primary).
     """
     default = Direction.parse(direction)
+    if directions is not None and (isinstance(directions, str) or not isinstance(directions, Mapping | Sequence)):
+        raise OptionError(
+            f"directions takes one direction per objective (a list, or a dict by name), got {directions!r}; "
+            "for one objective use direction="
+        )
     pairs = list(named)
     if isinstance(directions, Mapping):
         pairs += [(str(d), str(n)) for n, d in directions.items()]

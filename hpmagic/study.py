@@ -1036,11 +1036,27 @@ def check_resource(budget: Any) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def check_reporters(reporters: Any) -> list[Callable[[Event], None]]:
+    """The reporters as a list: one callable, None, or an iterable of callables; else an OptionError."""
+    if reporters is None:
+        return []
+    if callable(reporters):
+        return [reporters]
+    try:
+        out = list(reporters)
+    except TypeError:
+        out = [reporters]
+    bad = [r for r in out if not callable(r)]
+    if bad:
+        raise OptionError(f"reporters takes callables of an event (or a list of them), got {_short(bad[0])}")
+    return out
+
+
 class _Emitter:
     """Calls each reporter; a reporter that raises is dropped with a warning rather than ending the study."""
 
-    def __init__(self, reporters: Iterable[Callable[[Event], None]]) -> None:
-        self.reporters: list[Callable[[Event], None]] = list(reporters)
+    def __init__(self, reporters: Any) -> None:
+        self.reporters: list[Callable[[Event], None]] = check_reporters(reporters)
 
     def __call__(self, event: Event) -> None:
         for reporter in list(self.reporters):

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import hpmagic
 from hpmagic import OptionError, SpaceError, Storage, tune
@@ -253,3 +255,46 @@ def test_closing_a_study_deletes_its_spilled_snapshots(tmp_path) -> None:
     del other
     gc.collect()
     assert not os.path.exists(spill)
+
+
+wrong_shapes = st.one_of(
+    st.text(min_size=1, max_size=12),
+    st.integers(),
+    st.lists(st.one_of(st.integers(), st.text(max_size=5), st.tuples(st.text(max_size=3), st.integers())), min_size=1),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    argument=st.sampled_from(["reporters", "strategy_options", "resources", "client", "directions", "enqueue"]),
+    value=wrong_shapes,
+)
+def test_a_container_argument_of_the_wrong_shape_is_a_clear_error_before_any_study(
+    tmp_path: Path, argument: str, value: Any
+) -> None:
+    """``strategy_options="eta=2"``, ``resources="GPU=1"``, ``client="tcp://..."``, ``directions="maximize"``,
+    ``reporters=[1]``: each raised a ValueError, TypeError or AttributeError from inside hpmagic (some after the study
+    was written); now an HpmagicError that names the argument, and the store holds no study."""
+    path = str(tmp_path / f"shape-{argument}.db")
+    with pytest.raises(hpmagic.HpmagicError) as info:
+        hpmagic.optimize(
+            quadratic, SPACE, strategy="random", n_trials=1, storage=path, name="shape", **{argument: value}
+        )
+    assert "\n" not in str(info.value)
+    store = Storage(path)
+    try:
+        assert store.list_studies() == []
+    finally:
+        store.close()
+
+
+def test_one_reporter_one_configuration_or_none_are_taken_as_they_are_meant() -> None:
+    """``reporters=TextReporter()`` (one, not a list), ``enqueue={"x": 1.5}`` (one dict, as ``--enqueue`` takes
+    it) and ``None`` for either work rather than failing inside the loop."""
+    seen: list[Event] = []
+    study = hpmagic.optimize(
+        quadratic, SPACE, strategy="random", n_trials=2, reporters=seen.append, enqueue={"x": 1.5}, seed=0
+    )
+    assert study.trials[0].params["x"] == 1.5 and any(isinstance(e, StudyFinished) for e in seen)
+    study = hpmagic.optimize(quadratic, SPACE, strategy="random", n_trials=1, reporters=None, enqueue=None)
+    assert len(study.trials) == 1

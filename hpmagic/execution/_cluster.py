@@ -128,6 +128,10 @@ def make_executor(
             raise OptionError(f"resources takes names and positive amounts, e.g. GPU=1; got {resources!r}")
     if client is not None and cluster is not None:
         raise OptionError("give either a cluster address or a client, not both")
+    if client is not None and not callable(getattr(client, "submit", None)):
+        raise OptionError(
+            f"client takes a dask.distributed.Client (for an address: Client({client!r})), got {type(client).__name__}"
+        )
     if client is None and cluster is not None:
         client = connect(cluster)
     if client is None and jobs is not None and jobs > 1:

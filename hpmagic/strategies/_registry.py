@@ -248,6 +248,8 @@ def build_search(
     sampler it cannot drive.
     """
     sampler_cls, scheduler_cls, chosen = _resolve(strategy, scheduler)
+    if options is not None and not isinstance(options, Mapping):
+        raise OptionError(f"strategy options are a dict of names to values, e.g. {{'eta': 2}}; got {options!r}")
     options = dict(options or {})
     sampler_names = {s.name for s in describe_options(sampler_cls)}
     scheduler_names = {s.name for s in describe_options(scheduler_cls)} if scheduler_cls else set()
