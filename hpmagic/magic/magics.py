@@ -242,7 +242,7 @@ class TuneMagics(Magics):
         # The cell starts on the editor's line 2, under the %%tune line, and IPython drops its leading blank lines:
         # errors and tracebacks count them back.
         blank = next((i for i, text in enumerate(cell.splitlines()) if text.strip()), 0) if self.shell else 0
-        _check_cell_magics(cell, source, first_line=2 + blank)
+        _check_ipython_syntax(cell, source, 2 + blank, parallel)
         user_ns = self.shell.user_ns if self.shell is not None else {}
         objective = build_objective(
             source, user_ns, cmd.objective, state=cmd.state, test=cmd.test, first_line=2 + blank
@@ -379,41 +379,54 @@ class TuneMagics(Magics):
 TuneMagics.tune.__doc__ = (TuneMagics.tune.__doc__ or "").replace("%tune [", "%%tune [", 1) + ("\n" + strategy_help())
 
 
-def _check_cell_magics(cell: str, source: str, first_line: int) -> None:
-    """Refuse a cell magic inside the ``%%tune`` cell, naming the editor's line (``source`` starts on
-    ``first_line``).
+def _check_ipython_syntax(cell: str, source: str, first_line: int, parallel: bool) -> None:
+    """Refuse IPython syntax the study cannot run, naming the editor's line (``source`` starts on ``first_line``).
 
     IPython runs a cell magic only from a cell's first line: under ``%%tune`` one on the next line would take the
-    whole cell as its text (no markers left to find), and one further down is an unknown line magic in every trial.
-    Above ``%%tune`` it wraps the study, as the user meant.
+    whole cell as its text (no markers left to find), and one further down is an unknown line magic in every trial;
+    above ``%%tune`` it wraps the study, as the user meant. With ``parallel`` (``--jobs``/``--cluster``) any
+    IPython syntax is refused: ``!cmd``, ``%magic`` and ``name?`` need the kernel's shell, which worker processes
+    do not have.
     """
     first = cell.strip().split(maxsplit=1)
-    found: list[tuple[int, str]] = []
     if first and first[0].startswith("%%"):
-        found.append((first_line, first[0]))
-    else:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            return  # build_objective says where
+        raise _cell_magic_error(first_line, first[0])
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return  # build_objective says where
+    calls = sorted(call for node in ast.walk(tree) if (call := _ipython_call(node)) is not None)
+    for line, method, text in calls:
         # IPython writes a %%magic line below the first as get_ipython().run_line_magic('%magic', ...).
-        found = [
-            (first_line + node.lineno - 1, f"%{node.args[0].value}")
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "run_line_magic"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-            and node.args[0].value.startswith("%")
-        ]
-    if found:
-        line, magic = min(found)
+        if method == "run_line_magic" and text.startswith("%"):
+            raise _cell_magic_error(first_line + line - 1, f"%{text}")
+    if parallel and calls:
         raise CellError(
-            f"line {line}: {magic} is a cell magic, which IPython runs only from a cell's first line; put it above "
-            f"%%tune ({magic} on line 1, then %%tune ...)"
+            f"line {first_line + calls[0][0] - 1}: IPython syntax (!command, %magic, name?) runs only in the kernel, "
+            "not in the worker processes of --jobs/--cluster; write that line in Python, or run without --jobs"
         )
+
+
+def _ipython_call(node: ast.AST) -> tuple[int, str, str] | None:
+    """``(line, method, first argument)`` of a ``get_ipython().method("...", ...)`` call: how IPython writes its
+    syntax."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        text = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else ""
+        return node.lineno, node.func.attr, text if isinstance(text, str) else ""
+    return None
+
+
+def _cell_magic_error(line: int, magic: str) -> CellError:
+    return CellError(
+        f"line {line}: {magic} is a cell magic, which IPython runs only from a cell's first line; put it above "
+        f"%%tune ({magic} on line 1, then %%tune ...)"
+    )
 
 
 def parse_tune_line(line: str, defaults: Any = None) -> TuneCommand:
