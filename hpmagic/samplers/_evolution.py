@@ -143,10 +143,11 @@ class EvolutionSampler(Sampler):
         self._violations: dict[int, list[float] | None] = {}
         self._crowded: dict[int, tuple[int, float]] = {}
         self._seen: set[tuple[Any, ...]] = set()
+        self._reached: dict[tuple[tuple[str, Any], ...], frozenset[str]] = {}  # by the choices trials made
         self._outstanding: dict[int, _Proposal] = {}  # by trial number
         for trial in history:
             if trial.state.finished:
-                self._seen.add(self._key(trial.params))
+                self._note(trial)
                 self._join(trial)
 
     @property
@@ -161,20 +162,33 @@ class EvolutionSampler(Sampler):
         if index < self.population or not self._members:
             params = self.space.sample(rng)
             for _ in range(_RETRIES):
-                if self._key(params) not in self._seen:
+                if self._identity(params) not in self._seen:
                     break
                 params = self.space.sample(rng)
             proposal = _Proposal(index, params, {}, frozenset())
+            self._seen.add(self._identity(params))
         else:
             proposal = self._breed(index, rng)
-        self._seen.add(self._key(proposal.params))
         self._outstanding[number] = proposal
         return dict(proposal.params)
 
     def tell(self, trial: Trial) -> None:
         """Settle the trial's proposal; a complete trial joins the population (the oldest member may die)."""
         self._outstanding.pop(trial.number, None)
+        self._note(trial)
         self._join(trial)
+
+    def _note(self, trial: Trial) -> None:
+        """Remember a finished trial's configuration, and which parameters its choices reached (``_identity``)."""
+        if not trial.state.finished:
+            return
+        self._seen.add(self._key(trial.params))
+        choices = tuple(
+            (n, _gene_key(d, trial.params[n]))
+            for n, d in self.space.items()
+            if isinstance(d, Categorical) and n in trial.params
+        )
+        self._reached[choices] = self._reached.get(choices, frozenset()) | {n for n in trial.params if n in self.space}
 
     def dynamic_policy(self, trial: Trial) -> DynamicPolicy:
         """Inherit the parent's value of a marker created at run time (mutated if chosen); else draw one."""
@@ -194,11 +208,26 @@ class EvolutionSampler(Sampler):
             genes = self._crossover(parent.params, other.params, rng)
         params, mutate = self._mutate(genes, rng)
         for _ in range(_RETRIES):
-            if self._key(params) not in self._seen:
+            if self._identity(params) not in self._seen:
                 break
             params, mutate = self._mutate(genes, rng)
+        self._seen.add(self._identity(params))
         dynamic = {k: v for k, v in genes.items() if k not in self.space}
         return _Proposal(index, params, dynamic, mutate)
+
+    def _identity(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A proposal's identity as its trial will record it. In a cell with branches a trial records only the
+        parameters its branch reached: those the earlier trials with the same choices reached (all, for a
+        configuration whose choices no trial made yet)."""
+        matches = [
+            (len(choices), reached)
+            for choices, reached in self._reached.items()
+            if all(_gene_key(self.space[n], params.get(n, _GAP)) == key for n, key in choices)
+        ]
+        if not matches:
+            return self._key(params)
+        reached = max(matches, key=lambda match: match[0])[1]
+        return self._key({n: v for n, v in params.items() if n in reached})
 
     def _tournament(self, rng: np.random.Generator, exclude: _Member | None = None) -> _Member:
         """The best of ``tournament`` members drawn without replacement (ties: the older member)."""
@@ -236,7 +265,9 @@ class EvolutionSampler(Sampler):
         A static parameter the parent lacks (the cell was edited, or a condition skipped it) or holds an illegal
         value for is drawn afresh.
         """
-        mutable = [n for n, d in self.space.items() if _mutable(d)]
+        # The parameters the parent reached: in a cell with branches, mutating one its branch skips would rerun it.
+        mutable = [n for n, d in self.space.items() if _mutable(d) and n in genes]
+        mutable = mutable or [n for n, d in self.space.items() if _mutable(d)]
         dynamic = [n for n in genes if n not in self.space]
         candidates = mutable + dynamic
         chosen: set[str] = set()
