@@ -7,6 +7,7 @@ Updates are throttled so the display never dominates a run of fast trials.
 from __future__ import annotations
 
 import html
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -69,7 +70,11 @@ class TextReporter:
         stream = self.stream or sys.stdout
         self.progress.handle(event)
         if isinstance(event, TrialFinished) and self.progress.due(force=False):
+            # ``\r`` rewrites only the terminal's last row: a line wider than the terminal (many parameters, long
+            # names or values) would leave a copy of its wrapped rows per update, so it is cut to the width.
+            width = max(shutil.get_terminal_size().columns - 1, 20)
             text = self.progress.line(event)
+            text = text if len(text) <= width else text[: width - 1] + "…"
             stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
             stream.flush()
