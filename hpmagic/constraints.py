@@ -30,6 +30,7 @@ __all__ = [
     "function_namespace",
     "least_violating",
     "parse_constraints",
+    "same_constraints",
     "total_violation",
     "undefined_name",
     "violation_text",
@@ -156,6 +157,19 @@ def parse_constraints(
 def constraint_labels(constraints: Sequence[Constraint]) -> list[str]:
     """The constraints as the study stores them (the text as typed, ``name()`` for a callable)."""
     return [c.label for c in constraints]
+
+
+def same_constraints(stored: Sequence[str], given: Sequence[str]) -> bool:
+    """Whether two lists of labels are the same constraints: compared as syntax, so ``x<=0.5`` retyped as
+    ``x <= 0.5`` (spacing, redundant parentheses) still resumes its study."""
+
+    def key(label: str) -> str:
+        try:
+            return ast.unparse(_parse(label))
+        except OptionError:  # a callable's ``name()`` label, kept as it is
+            return label
+
+    return [key(c) for c in stored] == [key(c) for c in given]
 
 
 def violations_of(margins: Sequence[float]) -> list[float]:

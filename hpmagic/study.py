@@ -21,6 +21,7 @@ from hpmagic.constraints import (
     Constraint,
     least_violating,
     parse_constraints,
+    same_constraints,
     total_violation,
     undefined_name,
     violation_text,
@@ -946,7 +947,7 @@ def create_study(
                     f"study {record.name!r} was run to {record.direction}; resuming it to {direction} would mix "
                     "the two: drop --resume or use the same direction"
                 )
-            if record.constraints != tuple(constraints):
+            if not same_constraints(record.constraints, constraints):
                 raise OptionError(
                     f"study {record.name!r} has constraints {list(record.constraints)!r}; resuming it with "
                     f"{list(constraints)!r} would mix them: drop --resume or give the same constraints"

@@ -240,3 +240,31 @@ def test_a_loaded_study_with_a_function_constraint_needs_it_again(tmp_path):
         bowl, SPACE, strategy="random", n_trials=5, seed=0, storage=path, name="f", resume=True, constraints=[small]
     )
     assert len(again.trials) == 5 and all(t.violations == [max(0.0, t.params["x"])] for t in again.trials)
+
+
+def _written(space: str, parens: bool, operand: str) -> str:
+    return f"({space}{operand}{space})" if parens else operand
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    op=st.sampled_from(sorted(_OPS)),
+    bound=st.floats(-4, 4, allow_nan=False).map(lambda v: round(v, 3)),
+    spaces=st.lists(st.sampled_from(["", " ", "  ", "\t"]), min_size=4, max_size=4),
+    parens=st.lists(st.booleans(), min_size=4, max_size=4),
+)
+def test_resume_takes_the_same_constraint_written_with_other_spacing(tmp_path_factory, op, bound, spaces, parens):
+    """``x<=0.5`` stored, ``x <= 0.5`` (or ``(x) <= (0.5)``) given on resume is the same constraint: the study goes
+    on, rather than an OptionError saying the two would mix."""
+    path = str(tmp_path_factory.mktemp("c") / "s.db")
+
+    def text(i: int) -> str:
+        left, right = _written(spaces[i], parens[i], "x"), _written(spaces[i + 1], parens[i + 1], repr(bound))
+        return f"{left}{spaces[i]}{op}{spaces[i + 1]}{right}"
+
+    kwargs = {"strategy": "random", "seed": 0, "storage": path, "name": "c"}
+    hpmagic.optimize(bowl, SPACE, n_trials=2, constraints=[text(0)], **kwargs)
+    resumed = hpmagic.optimize(bowl, SPACE, n_trials=4, resume=True, constraints=[text(2)], **kwargs)
+    assert resumed.name == "c" and len(resumed.trials) == 4
+    with pytest.raises(OptionError, match="would mix them"):
+        hpmagic.optimize(bowl, SPACE, n_trials=6, resume=True, constraints=[f"y {op} {bound!r}"], **kwargs)
