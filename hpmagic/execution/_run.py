@@ -281,6 +281,10 @@ def _objective_value(raw: Any) -> tuple[float | None, str | None]:
                 value = item()
             except Exception:  # noqa: BLE001
                 pass
+    if hasattr(type(value), "__float__") and not isinstance(value, bool | numbers.Complex):
+        # A scalar that only converts (a TensorFlow tensor, a Decimal): float() says whether it is one number.
+        with contextlib.suppress(Exception):
+            value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         shown = safe_repr(raw, 80)
         hint = ""
