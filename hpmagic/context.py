@@ -11,6 +11,7 @@ import numbers
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from hpmagic._checks import is_int, is_real
 from hpmagic.errors import SpaceError
 from hpmagic.snapshots import SnapshotStore
 from hpmagic.space import Categorical, Dimension, Space
@@ -165,6 +166,10 @@ class TrialContext:
             self.trial.user_attrs["grad"] = {str(k): float(g) for k, g in grad.items()}
         if step is None:
             step = self.trial.intermediate[-1][0] + 1 if self.trial.intermediate else 0
+        whole = is_int(step) or (is_real(step) and math.isfinite(step) and float(step).is_integer())
+        if not (whole and step >= 0):
+            # Steps key the median rule's and the schedulers' comparisons: 2.5 must not quietly become step 2.
+            raise SpaceError(f"tune.report step= counts epochs or iterations: a whole number >= 0, got {step!r:.40}")
         step = int(step)
         self.trial.intermediate.append((step, float(value)))
         self.trial.user_attrs["resource"] = max(step, int(self.trial.user_attrs.get("resource", 0)))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 import hpmagic
@@ -177,3 +181,30 @@ def test_a_magic_run_leaves_no_snapshots_behind(ip) -> None:
     study = ip.user_ns["tune"].study
     assert len(study.trials) == 8
     assert len(study.snapshots) == 0
+
+
+bad_steps = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).filter(
+        lambda v: not (math.isfinite(v) and v.is_integer() and v >= 0)
+    ),
+    st.integers(max_value=-1),
+    st.booleans(),
+    st.text(max_size=4),
+)
+good_steps = st.one_of(st.integers(0, 10**6), st.integers(0, 10**6).map(float), st.integers(0, 10**6).map(np.int64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(bad=bad_steps, good=good_steps)
+def test_a_report_step_that_is_not_a_whole_count_fails_its_trial_with_a_clear_message(bad, good):
+    """``tune.report(loss, step=2.5)`` was recorded as step 2 (and ``step="2"`` as 2, ``True`` as 1, ``-1`` as a
+    step before the first): now such a step fails that trial saying what a step is; a whole step is kept exactly."""
+
+    def fn(p):
+        tune.report(0.5, step=bad if p["i"] == 0 else good)
+        return 1.0
+
+    study = hpmagic.optimize(fn, {"i": tune.choice([0, 1])}, strategy="grid", n_trials=None, max_failures=None)
+    first, second = study.trials
+    assert first.state is TrialState.FAILED and "step= counts epochs or iterations" in (first.error or "")
+    assert second.state is TrialState.COMPLETE and second.intermediate == [(int(good), 0.5)]
