@@ -298,3 +298,18 @@ def test_one_reporter_one_configuration_or_none_are_taken_as_they_are_meant() ->
     assert study.trials[0].params["x"] == 1.5 and any(isinstance(e, StudyFinished) for e in seen)
     study = hpmagic.optimize(quadratic, SPACE, strategy="random", n_trials=1, reporters=None, enqueue=None)
     assert len(study.trials) == 1
+
+
+@settings(max_examples=10, deadline=None)
+@given(strategy=st.sampled_from(["random", "grid", "bayes", "evolution", "gradient"]))
+def test_a_function_that_returns_nothing_is_told_to_return_its_objective(strategy: str) -> None:
+    """A forgotten ``return`` was explained in terms of cells only (the cell's last line, --objective)."""
+
+    def fn(p: dict[str, Any]) -> None:
+        (p["x"] - 2) ** 2  # the objective, computed and not returned
+
+    study = hpmagic.optimize(
+        fn, SPACE, strategy=strategy, n_trials=3, strategy_options={"points": 3} if strategy == "grid" else None
+    )
+    [trial] = study.trials  # the study stops: every trial would repeat the mistake
+    assert "a function must return it" in (trial.error or "")

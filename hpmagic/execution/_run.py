@@ -267,8 +267,9 @@ def none_objective(trial: Trial) -> bool:
 def _objective_value(raw: Any) -> tuple[float | None, str | None]:
     if raw is None:
         return None, (
-            f"{NONE_OBJECTIVE}: the cell's last line gives no value (print(...) returns None); end the cell "
-            "with the objective's expression, e.g. model.score(X_val, y_val), or name one with --objective"
+            f"{NONE_OBJECTIVE}: a function must return it (without a return statement it gives None), a cell must "
+            "end with its expression (print(...) returns None), e.g. model.score(X_val, y_val), or name one with "
+            "--objective"
         )
     if _is_masked(raw):
         return None, "the objective is a masked value (numpy.ma.masked), not a number"
