@@ -94,7 +94,8 @@ class EvolutionSampler(Sampler):
 
     Args:
         population: members kept, and random configurations before evolution starts.
-        tournament: members drawn per tournament (at most ``population``).
+        tournament: members drawn per tournament (at most ``population``; default 5, or the whole population when
+            it is smaller).
         mutation_rate: probability that each gene mutates; None for one over the number of genes.
         crossover_rate: probability that a child has two parents.
         regularized: age the population (FIFO) instead of keeping the best.
@@ -108,13 +109,15 @@ class EvolutionSampler(Sampler):
     def __init__(
         self,
         population: int = 20,
-        tournament: int = 5,
+        tournament: int | None = None,
         mutation_rate: float | None = None,
         crossover_rate: float = 0.5,
         regularized: bool = True,
         sigma: float = 0.15,
     ) -> None:
         check_int("population", population, 1, MAX_SIZE)
+        if tournament is None:  # --population 4 alone is a valid request: the default adapts to it
+            tournament = min(5, int(population))
         if not is_int(tournament) or tournament < 1:
             raise OptionError(f"tournament must be an integer >= 1, got {tournament!r}")
         if tournament > population:

@@ -463,3 +463,13 @@ def test_out_refuses_names_that_would_break_the_notebook(ip, name):
     assert len(str(info.value).splitlines()) == 1
     assert ip.user_ns["tune"] is hpmagic.tune
     assert run(ip, "--strategy random --trials 1 --storage :memory:", QUADRATIC).success
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(population=st.integers(2, 8))
+def test_evolution_runs_with_any_valid_population_alone(ip, population):
+    """``--population 4`` was refused with "tournament (5) must not exceed population (4)", an option the user never
+    set: the default tournament is at most the population."""
+    line = f"--strategy evolution --population {population} --trials {population + 3} --seed 0 --storage :memory:"
+    assert run(ip, line, QUADRATIC).success
+    assert len(ip.user_ns["tune"].study.trials) == population + 3
