@@ -203,7 +203,8 @@ class EvolutionSampler(Sampler):
     # -- evolution ---------------------------------------------------------------------------------------------
 
     def _breed(self, index: int, rng: np.random.Generator) -> _Proposal:
-        """Tournament, optional crossover, mutation; redrawn a few times if the child was already tried."""
+        """Tournament, optional crossover, mutation; redrawn a few times if the child was already tried, then drawn
+        at random."""
         parent = self._tournament(rng)
         genes = dict(parent.params)
         if self.crossover_rate > 0 and len(self._members) > 1 and rng.random() < self.crossover_rate:
@@ -214,6 +215,12 @@ class EvolutionSampler(Sampler):
             if self._identity(params) not in self._seen:
                 break
             params, mutate = self._mutate(genes, rng)
+        else:
+            # Every child tried was tried before (the parents' neighbourhood is used up): a new random configuration.
+            for _ in range(_RETRIES):
+                if self._identity(params) not in self._seen:
+                    break
+                params, mutate, genes = self.space.sample(rng), frozenset(), {}
         self._seen.add(self._identity(params))
         dynamic = {k: v for k, v in genes.items() if k not in self.space}
         return _Proposal(index, params, dynamic, mutate)

@@ -19,6 +19,7 @@ import hpmagic
 from hpmagic import tune
 from hpmagic.context import TrialContext
 from hpmagic.errors import OptionError
+from hpmagic.samplers._evolution import mutate_value
 from hpmagic.space import Categorical, Float, Int, Space
 from hpmagic.strategies import EvolutionSampler, FIFOScheduler, RandomSampler, get_strategy
 from hpmagic.trial import Trial, TrialState
@@ -165,12 +166,21 @@ def test_mutation_is_relative_on_a_log_scale() -> None:
 
 def test_every_mutation_changes_its_gene() -> None:
     """An integer whose Gaussian step stays in its slice moves to a neighbour; a choice changes to another one."""
+    rng = np.random.default_rng(0)
+    assert all(mutate_value(Int(0, 3), 3, rng, 0.01) == 2 for _ in range(50))  # 3 is the upper bound: the one below
+    kinds = [mutate_value(Categorical(ODD_CHOICES), (1, 2), rng, 0.01) for _ in range(50)]
+    assert {ODD_CHOICES.index(k) for k in kinds} == {0, 1, 3}
+
+
+def test_children_past_a_used_up_neighbourhood_are_new_configurations() -> None:
+    """The parent's only children (n moves to 2, the choice to one of three others) are tried first; then, rather
+    than run one of them again, a child is a new random configuration."""
     space = Space({"n": Int(0, 3), "kind": Categorical(ODD_CHOICES)})
     parent = {"n": 3, "kind": (1, 2)}
-    kids = children(parent_strategy(parent, space, mutation_rate=1.0, crossover_rate=0.0, sigma=0.01), 50)
-    assert all(k["n"] == 2 for k in kids)  # 3 is the upper bound: the neighbour below
-    assert all(k["kind"] != (1, 2) for k in kids)
-    assert {ODD_CHOICES.index(k["kind"]) for k in kids} == {0, 1, 3}
+    kids = children(parent_strategy(parent, space, mutation_rate=1.0, crossover_rate=0.0, sigma=0.01), 8)
+    assert all(k["n"] == 2 for k in kids[:3]) and {ODD_CHOICES.index(k["kind"]) for k in kids[:3]} == {0, 1, 3}
+    keys = [(k["n"], ODD_CHOICES.index(k["kind"])) for k in [parent, *kids]]
+    assert len(set(keys)) == len(keys)
 
 
 def test_one_gene_mutates_by_default() -> None:
