@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpmagic.constraints import least_violating, total_violation, violation_text
-from hpmagic.execution._run import ERROR_KEPT
+from hpmagic.execution._run import ERROR_KEPT, clip
 from hpmagic.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def failure_cause(trial: Trial) -> str:
         line = _exception_line(chunk)
         if line is not None:
             # A message of megabytes is cut as the trial's own error is: the cause is one line of a summary.
-            return line if len(line) <= ERROR_KEPT else line[: ERROR_KEPT - 3] + "..."
+            return clip(line, ERROR_KEPT)
     return error
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "NONE_OBJECTIVE",
     "Policy",
     "TrialTimeout",
+    "clip",
     "finish",
     "mean_and_std",
     "none_objective",
@@ -325,7 +326,7 @@ def one_line(exc: BaseException) -> str:
     except BaseException:  # noqa: BLE001 - a __str__ that raises
         return f"{name} (its message could not be shown)"
     line = f"{name}: {text[0]}" if text else name
-    return storable(line if len(line) <= ERROR_KEPT else line[: ERROR_KEPT - 3] + "...")
+    return storable(clip(line, ERROR_KEPT))
 
 
 def safe_repr(value: Any, limit: int) -> str:
@@ -336,7 +337,12 @@ def safe_repr(value: Any, limit: int) -> str:
     except BaseException:  # noqa: BLE001 - a __repr__ that raises
         return f"<{type(value).__name__} whose repr failed>"
     shown = storable(" ".join(shown.split()) if "\n" in shown else shown)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    return clip(shown, limit)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in "..." when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_masked(value: Any) -> bool:
