@@ -165,6 +165,7 @@ class BayesSampler(Sampler):
         self._branches: list[dict[tuple[int, ...], dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]]]] = [
             {} for _ in self._gates
         ]
+        self._branched = False  # some trial left a parameter unreached: candidates need ``_impute_unreached``
         self._n_init = self._initial_points(len(self._names), n_trials)
         self._design: np.ndarray | None = None
         self._u: list[np.ndarray] = []
@@ -288,6 +289,7 @@ class BayesSampler(Sampler):
     def _note_branch(self, params: Mapping[str, Any], u: np.ndarray) -> None:
         """Remember which parameters a trial reached, under the choices and under the discrete values it reached."""
         reached = np.array([name in params for name in self._names])
+        self._branched = self._branched or not reached.all()
         for gates, table in zip(self._gates, self._branches, strict=True):
             dims = tuple(i for i in gates if reached[i])
             unreached, seen_reached = table.setdefault(dims, {}).setdefault(
@@ -306,7 +308,7 @@ class BayesSampler(Sampler):
         the model, and the study re-ran one configuration over and over. Evidence that still disagrees (a branch on a
         float) leaves the candidate as it is.
         """
-        if not any(entry[0].any() for table in self._branches for by in table.values() for entry in by.values()):
+        if not self._branched:
             return u
         unreachable = np.zeros(u.shape, dtype=bool)
         for table in self._branches:
